@@ -1,0 +1,30 @@
+"""ultra-yolov12: YOLOv12 (Tian, Ye, Doermann 2025) for stock, pip-installed Ultralytics.
+
+``import ultra_yolov12`` registers the plugin with Ultralytics (the ``ultra_yolov12.pth`` start-up hook does this for
+every interpreter that imports Ultralytics); then ``YOLO("yolov12n.yaml")``, ``yolo train model=yolov12s.yaml ...`` and
+YOLOv12 checkpoints of every code base work as usual.
+"""
+
+from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister
+from .configs import available as available_configs
+from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SUPPORTED_TEXT",
+    "A2C2f",
+    "A2C2fTurbo",
+    "AAttn",
+    "ABlock",
+    "UnsupportedUltralyticsError",
+    "__version__",
+    "available_configs",
+    "get_backend",
+    "is_registered",
+    "register",
+    "set_backend",
+    "unregister",
+]
+
+register()

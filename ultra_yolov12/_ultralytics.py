@@ -1,0 +1,211 @@
+"""The one module that touches Ultralytics internals.
+
+Supported releases: ``SUPPORTED`` below (8.3.0, the first with C3k2, up to the newest 8.4.x); :func:`register` raises
+:class:`UnsupportedUltralyticsError` outside it. :func:`register` replaces three functions in ``ultralytics.nn.tasks``,
+once, under a lock, keeping the originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' files are
+never edited.
+
+1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, or any
+   dict naming A2C2f/ABlock/AAttn on a release that has no such classes) is parsed by a *copy* of the installed
+   Ultralytics ``parse_model`` whose global namespace resolves our module names to this package's classes. Channel
+   inference, repeats, heads and the printed table therefore behave exactly as on the installed release. 8.3.0-8.3.77
+   have no A2C2f branch, so the namespace also binds one generic width-scaled, repeated module name of the parser
+   (``_REPEAT_ALIASES``, one the dict does not use) to our A2C2f; the scale-dependent R-ELAN arguments (L/X:
+   ``residual=True, mlp_ratio=1.2``, turbo 1.5) are appended beforehand from the dict's ``a2c2f_scale_args``. Other
+   dicts, Ultralytics' own ``yolo12*.yaml`` included, go to the untouched original.
+2. ``check_yaml`` as seen by ``yaml_model_load``: ``yolov12*.yaml`` names resolve to the configs shipped in the wheel
+   (a file of that name in the working directory still wins); an unknown ``yolov12*`` name lists the available ones.
+3. ``torch_safe_load``: while a checkpoint is unpickled, ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` resolve
+   to this package's classes, so checkpoints of the official v1.0/turbo code and of Ultralytics' YOLO12 load on every
+   supported release (AAttn reads its layout from the pickled weights).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import math
+import threading
+import types
+from pathlib import Path
+
+from . import configs
+from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock
+
+SUPPORTED = (">=8.3.0", "<8.5.0")
+SUPPORTED_TEXT = "ultralytics>=8.3.0,<8.5.0"
+MODULES = {"A2C2f": A2C2f, "A2C2fTurbo": A2C2fTurbo, "ABlock": ABlock, "AAttn": AAttn}
+R_ELAN = ("A2C2f", "A2C2fTurbo")  # names that take the parser's width/repeat handling and the scale rule
+PICKLED = {"AAttn": AAttn, "ABlock": ABlock, "A2C2f": A2C2f}  # ultralytics.nn.modules.block names in checkpoints
+PREFIX = "ultra_yolov12."  # YAML names are rewritten to PREFIX + name, the key our classes have in the namespace
+DEFAULT_SCALE_ARGS = {"l": [True, 1.2], "x": [True, 1.2]}  # the reference parser's rule for A2C2f
+# Generic modules that every supported parse_model scales by width and gives a repeat count, with no other rule.
+_REPEAT_ALIASES = ("C3x", "C3Ghost", "C3TR", "RepC3", "C2", "C1", "BottleneckCSP")
+
+_ORIGINALS: dict = {}
+_LOCK = threading.RLock()
+
+
+class UnsupportedUltralyticsError(ImportError):
+    """The installed Ultralytics release is outside the supported range."""
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    parts = []
+    for p in v.split(".")[:3]:
+        digits = "".join(c for c in p if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_version(version: str) -> None:
+    """Raise :class:`UnsupportedUltralyticsError` unless ``version`` is in the supported range."""
+    if not (_version_tuple("8.3.0") <= _version_tuple(version) < _version_tuple("8.5.0")):
+        raise UnsupportedUltralyticsError(
+            f"ultra-yolov12 supports {SUPPORTED_TEXT}, but ultralytics {version} is installed. "
+            f"Install a supported release: pip install '{SUPPORTED_TEXT}'"
+        )
+
+
+# --- 1. parse_model -------------------------------------------------------------------------------------------------
+
+
+def opts_in(d: dict, tasks: types.ModuleType) -> bool:
+    """Whether model dict ``d`` is parsed with this plugin's modules."""
+    if d.get("plugin") == "ultra_yolov12":
+        return True
+    names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
+    return any(n in MODULES and not hasattr(tasks, n) for n in names)
+
+
+def _prepare(d: dict) -> dict:
+    """Apply the R-ELAN scale rule and check attention widths before the parser builds anything."""
+    d = copy.deepcopy(d)
+    scales = d.get("scales") or {}
+    scale = d.get("scale") or next(iter(scales), "")
+    depth, width, max_ch = scales.get(scale, (d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), math.inf))
+    extra = (d.get("a2c2f_scale_args") or DEFAULT_SCALE_ARGS).get(scale, [])
+    for i, row in enumerate(d.get("backbone", []) + d.get("head", [])):
+        if row[2] in MODULES:  # a private key, so that no parser rule meant for Ultralytics' own A2C2f applies
+            row[2] = PREFIX + row[2]
+        if row[2] not in (PREFIX + n for n in R_ELAN):
+            continue
+        args = row[3] = list(row[3])
+        if len(args) <= 3:  # [c2, a2, area]: the scale decides residual and mlp_ratio
+            args.extend(extra)
+        c2 = args[0]
+        if isinstance(c2, (int, float)):
+            c2 = math.ceil(min(c2, max_ch) * width / 8) * 8
+            e = args[5] if len(args) > 5 else 0.5
+            a2 = args[1] if len(args) > 1 else True
+            if a2 and int(c2 * e) % 32:
+                raise ValueError(
+                    f"layer {i} ({row[2][len(PREFIX) :]} {row[3]}) at scale '{scale}': hidden width int({c2}*{e})={int(c2 * e)} "
+                    f"is not a multiple of 32 (one attention head per 32 channels); change the layer's channels "
+                    f"or the scale's width"
+                )
+    return d
+
+
+def _parse_model(d, ch, verbose=True):
+    tasks = _tasks()
+    if not opts_in(d, tasks):
+        return _ORIGINALS["parse_model"](d, ch, verbose=verbose)
+    d = _prepare(d)
+    names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
+    namespace = {**vars(tasks), **{PREFIX + n: cls for n, cls in MODULES.items()}}
+    original = _ORIGINALS["parse_model"]
+    used = [n for n in R_ELAN if PREFIX + n in names]
+    aliases = [a for a in _REPEAT_ALIASES if a not in names and hasattr(tasks, a)]
+    if len(aliases) < len(used):
+        raise RuntimeError(f"ultra-yolov12: not enough free parser aliases among {_REPEAT_ALIASES}")
+    for name, a in zip(used, aliases):  # each R-ELAN class in use takes one free alias
+        namespace[a] = MODULES[name]
+    parse = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
+    return parse(d, ch, verbose=verbose)
+
+
+# --- 2. config names ------------------------------------------------------------------------------------------------
+
+
+def _check_yaml(file="", *args, **kwargs):
+    if configs.is_yolov12_name(file) and not Path(str(file)).exists():
+        path = configs.config_path(file)
+        if path is not None:
+            return str(path)
+        hard = kwargs.get("hard", args[1] if len(args) > 1 else True)
+        if not hard:
+            return ""
+        raise FileNotFoundError(
+            f"'{file}' is not a YOLOv12 config shipped with ultra-yolov12 and no such file exists. "
+            f"Available: {', '.join(configs.available())}"
+        )
+    return _ORIGINALS["check_yaml"](file, *args, **kwargs)
+
+
+# --- 3. checkpoints -------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pickled_classes():
+    """Resolve ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` to this package's classes while unpickling."""
+    from ultralytics.nn.modules import block
+
+    with _LOCK:
+        saved = {n: getattr(block, n) for n in PICKLED if hasattr(block, n)}
+        try:
+            for n, cls in PICKLED.items():
+                setattr(block, n, cls)
+            yield
+        finally:
+            for n in PICKLED:
+                if n in saved:
+                    setattr(block, n, saved[n])
+                else:
+                    delattr(block, n)
+
+
+def _torch_safe_load(*args, **kwargs):
+    with pickled_classes():
+        return _ORIGINALS["torch_safe_load"](*args, **kwargs)
+
+
+# --- registration ---------------------------------------------------------------------------------------------------
+
+
+def _tasks() -> types.ModuleType:
+    from ultralytics.nn import tasks
+
+    return tasks
+
+
+_HOOKS = {"parse_model": _parse_model, "check_yaml": _check_yaml, "torch_safe_load": _torch_safe_load}
+
+
+def register() -> None:
+    """Install the hooks (idempotent, thread-safe). Raises :class:`UnsupportedUltralyticsError` on other releases."""
+    with _LOCK:
+        if _ORIGINALS:
+            return
+        import ultralytics
+
+        check_version(ultralytics.__version__)
+        tasks = _tasks()
+        for name, hook in _HOOKS.items():
+            _ORIGINALS[name] = getattr(tasks, name)
+            setattr(tasks, name, functools.wraps(_ORIGINALS[name])(hook))
+
+
+def unregister() -> None:
+    """Restore Ultralytics' original functions."""
+    with _LOCK:
+        tasks = _tasks()
+        for name, original in _ORIGINALS.items():
+            setattr(tasks, name, original)
+        _ORIGINALS.clear()
+
+
+def is_registered() -> bool:
+    """Whether :func:`register` has installed the hooks."""
+    return bool(_ORIGINALS)

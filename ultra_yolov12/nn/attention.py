@@ -1,0 +1,120 @@
+"""Area attention (paper Sec. 3.2): self-attention inside ``area`` equal horizontal strips of a feature map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from ultralytics.nn.modules.conv import Conv
+
+from .backends import attend
+
+__all__ = ["AAttn", "LAYOUTS", "AttnLayout"]
+
+
+@dataclass(frozen=True)
+class AttnLayout:
+    """How one YOLOv12 code base lays out AAttn's weights (the names are part of every checkpoint)."""
+
+    fused_qkv: bool  # one ``qkv`` conv with q, k, v interleaved per head; else ``qk`` (q then k) and ``v``
+    pe_kernel: int  # depthwise position-perceiver kernel size
+    pe_bias: bool  # the position perceiver's conv carries a bias
+
+
+LAYOUTS = {
+    "v1.0": AttnLayout(fused_qkv=True, pe_kernel=7, pe_bias=True),  # official v1.0 (the paper)
+    "ultralytics": AttnLayout(fused_qkv=True, pe_kernel=7, pe_bias=False),  # Ultralytics' YOLO12
+    "turbo": AttnLayout(fused_qkv=False, pe_kernel=5, pe_bias=False),  # official turbo
+}
+
+
+class AAttn(nn.Module):
+    """Area attention with a depthwise position perceiver.
+
+    The ``H*W`` tokens (row-major) are cut into ``area`` equal consecutive runs, i.e. horizontal strips, and multi-head
+    softmax attention runs inside each strip; no positional encoding. A depthwise conv on ``v`` (the position perceiver)
+    is added to the attention output before the 1x1 output projection: ``proj(attention(q, k, v) + pe(v))``.
+
+    Args:
+        dim (int): Channels in and out; must be divisible by ``num_heads``.
+        num_heads (int): Attention heads.
+        area (int): Strips per feature map (1 = global attention). ``H*W`` must be divisible by it.
+        layout (str): Weight layout, a key of ``LAYOUTS``: "v1.0", "ultralytics" or "turbo".
+
+    Attributes:
+        qkv (Conv): 1x1 projection to q, k, v, head-interleaved (fused layouts).
+        qk (Conv), v (Conv): 1x1 projections to q|k and to v (turbo layout).
+        proj (Conv): 1x1 output projection.
+        pe (Conv): Depthwise position-perceiver conv on ``v``.
+        backend (str | None): Attention kernel for this module; None follows ``ultra_yolov12.set_backend``.
+
+    Shape:
+        Input ``(B, dim, H, W)``, output ``(B, dim, H, W)``.
+
+    Examples:
+        >>> attn = AAttn(dim=128, num_heads=4, area=4)
+        >>> attn(torch.randn(2, 128, 16, 16)).shape
+        torch.Size([2, 128, 16, 16])
+    """
+
+    def __init__(self, dim: int, num_heads: int, area: int = 1, layout: str = "v1.0"):
+        super().__init__()
+        if num_heads < 1 or dim % num_heads:
+            raise ValueError(f"AAttn: dim={dim} must be a positive multiple of num_heads={num_heads}")
+        if int(area) != area or area < 1:
+            raise ValueError(f"AAttn: area must be a positive integer, got {area}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"AAttn: unknown layout '{layout}', choose one of {', '.join(LAYOUTS)}")
+        spec = LAYOUTS[layout]
+        self.layout, self.area, self.num_heads, self.head_dim = layout, int(area), num_heads, dim // num_heads
+        self.backend = None
+        if spec.fused_qkv:
+            self.qkv = Conv(dim, 3 * dim, 1, act=False)
+        else:
+            self.qk = Conv(dim, 2 * dim, 1, act=False)
+            self.v = Conv(dim, dim, 1, act=False)
+        self.proj = Conv(dim, dim, 1, act=False)
+        k = spec.pe_kernel
+        self.pe = Conv(dim, dim, k, 1, k // 2, g=dim, act=False)
+        if spec.pe_bias:
+            self.pe.conv = nn.Conv2d(dim, dim, k, 1, k // 2, groups=dim, bias=True)
+
+    def __setstate__(self, state: dict) -> None:
+        """Accept pickles from every YOLOv12 code base: the layout is read from which weights are present."""
+        super().__setstate__(state)
+        mods = self._modules
+        if "qk" in mods:
+            self.layout = "turbo"
+        elif "qkv" in mods and "pe" in mods:
+            self.layout = "v1.0" if mods["pe"].conv.bias is not None else "ultralytics"
+        else:
+            raise ValueError(f"AAttn checkpoint has an unknown weight layout (sub-modules: {', '.join(mods)})")
+        self.head_dim = self.__dict__.get("head_dim") or self.proj.conv.in_channels // self.num_heads
+        self.__dict__.setdefault("backend", None)
+
+    def qkv_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Project ``x`` to q, k, v of shape ``(B, heads, head_dim, H*W)`` and return them with ``v`` as an image."""
+        b, c, h, w = x.shape
+        if hasattr(self, "qkv"):
+            q, k, v = self.qkv(x).view(b, self.num_heads, 3 * self.head_dim, h * w).chunk(3, dim=2)
+            return q, k, v, v.reshape(b, c, h, w)
+        q, k = self.qk(x).view(b, 2, self.num_heads, self.head_dim, h * w).unbind(1)
+        v_img = self.v(x)
+        return q, k, v_img.view(b, self.num_heads, self.head_dim, h * w), v_img
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply area attention to ``x`` of shape ``(B, C, H, W)``."""
+        b, c, h, w = x.shape
+        n, a = h * w, self.area
+        if n % a:
+            raise ValueError(
+                f"AAttn: {h}x{w}={n} tokens cannot be cut into area={a} equal strips; "
+                f"use an input size whose feature maps have H*W divisible by {a} (any multiple of 32 does at area 4)"
+            )
+        q, k, v, v_img = self.qkv_heads(x)
+        # (B, heads, head_dim, area*L) -> (B, heads, area, L, head_dim)
+        q, k, v = (t.reshape(b, self.num_heads, self.head_dim, a, n // a).permute(0, 1, 3, 4, 2) for t in (q, k, v))
+        y = attend(q, k, v, self.backend)
+        y = y.permute(0, 1, 4, 2, 3).reshape(b, c, h, w)
+        return self.proj(y + self.pe(v_img))
