@@ -13,8 +13,9 @@ never edited.
    (``_REPEAT_ALIASES``, one the dict does not use) to our A2C2f; the scale-dependent R-ELAN arguments (L/X:
    ``residual=True, mlp_ratio=1.2``, turbo 1.5) are appended beforehand from the dict's ``a2c2f_scale_args``. Other
    dicts, Ultralytics' own ``yolo12*.yaml`` included, go to the untouched original.
-2. ``check_yaml`` as seen by ``yaml_model_load``: ``yolov12*.yaml`` names resolve to the configs shipped in the wheel
-   (a file of that name in the working directory still wins); an unknown ``yolov12*`` name lists the available ones.
+2. ``check_yaml`` as seen by ``yaml_model_load``: ``yolov12*.yaml`` file names resolve to the configs shipped in the
+   wheel after local files, in the order the installed ``yaml_model_load`` asks for them (scaled name, unified name);
+   an unknown ``yolov12*`` name lists the available ones.
 3. ``torch_safe_load``: while a checkpoint is unpickled, ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` resolve
    to this package's classes, so checkpoints of the official v1.0/turbo code and of Ultralytics' YOLO12 load on every
    supported release (AAttn reads its layout from the pickled weights).
@@ -130,18 +131,19 @@ def _parse_model(d, ch, verbose=True):
 
 
 def _check_yaml(file="", *args, **kwargs):
-    if configs.is_yolov12_name(file) and not Path(str(file)).exists():
-        path = configs.config_path(file)
-        if path is not None:
-            return str(path)
-        hard = kwargs.get("hard", args[1] if len(args) > 1 else True)
-        if not hard:
-            return ""
+    name = Path(str(file)).name
+    if not configs.is_yolov12_name(name) or Path(str(file)).exists():
+        return _ORIGINALS["check_yaml"](file, *args, **kwargs)
+    shipped = configs.CFG_DIR / name  # exact file names only: yaml_model_load tries the unified name itself
+    if shipped.is_file():
+        return str(shipped)
+    try:
+        return _ORIGINALS["check_yaml"](file, *args, **kwargs)
+    except FileNotFoundError as e:
         raise FileNotFoundError(
             f"'{file}' is not a YOLOv12 config shipped with ultra-yolov12 and no such file exists. "
             f"Available: {', '.join(configs.available())}"
-        )
-    return _ORIGINALS["check_yaml"](file, *args, **kwargs)
+        ) from e
 
 
 # --- 3. checkpoints -------------------------------------------------------------------------------------------------
