@@ -1,9 +1,9 @@
 """Start-up hook (run by ``ultra_yolov12.pth``): register ultra-yolov12 whenever a process imports Ultralytics.
 
 This is how the ``yolo`` CLI, Ultralytics' generated multi-GPU (DDP) script and spawned dataloader workers get the
-plugin without a line of user code. It only puts a finder in front of ``sys.meta_path`` that waits for ``import ultralytics``
-to finish, then imports ``ultra_yolov12``; nothing is imported at start-up. It never raises: a missing, broken or
-unsupported Ultralytics is reported as a warning. Set ``ULTRA_YOLOV12_AUTOLOAD=0`` to switch it off.
+plugin without a line of user code. It only puts a finder in front of ``sys.meta_path`` that waits for
+``import ultralytics`` to finish, then imports ``ultra_yolov12``; nothing is imported at start-up. It never raises:
+a broken or unsupported Ultralytics is reported as a warning. Set ``ULTRA_YOLOV12_AUTOLOAD=0`` to switch it off.
 """
 
 import os

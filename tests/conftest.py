@@ -15,8 +15,9 @@ DATA = Path(__file__).parent / "data"
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="ultra_yolov12_tests_"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-import ultra_yolov12  # noqa: E402,F401  (registers)
 from ultralytics.utils import ASSETS  # noqa: E402
+
+import ultra_yolov12  # noqa: E402,F401  (registers)
 
 
 @pytest.fixture(scope="session")

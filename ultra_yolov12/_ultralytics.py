@@ -32,13 +32,12 @@ import types
 from pathlib import Path
 
 from . import configs
-from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock
 
 SUPPORTED = (">=8.3.0", "<8.5.0")
 SUPPORTED_TEXT = "ultralytics>=8.3.0,<8.5.0"
-MODULES = {"A2C2f": A2C2f, "A2C2fTurbo": A2C2fTurbo, "ABlock": ABlock, "AAttn": AAttn}
+MODULE_NAMES = ("A2C2f", "A2C2fTurbo", "ABlock", "AAttn")  # YAML names, classes of ultra_yolov12.nn
 R_ELAN = ("A2C2f", "A2C2fTurbo")  # names that take the parser's width/repeat handling and the scale rule
-PICKLED = {"AAttn": AAttn, "ABlock": ABlock, "A2C2f": A2C2f}  # ultralytics.nn.modules.block names in checkpoints
+PICKLED = ("AAttn", "ABlock", "A2C2f")  # ultralytics.nn.modules.block names found in checkpoints
 PREFIX = "ultra_yolov12."  # YAML names are rewritten to PREFIX + name, the key our classes have in the namespace
 DEFAULT_SCALE_ARGS = {"l": [True, 1.2], "x": [True, 1.2]}  # the reference parser's rule for A2C2f
 # Generic modules that every supported parse_model scales by width and gives a repeat count, with no other rule.
@@ -60,6 +59,12 @@ def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _modules() -> dict:
+    from . import nn  # imported late: the version check must come before anything touches ultralytics.nn
+
+    return {name: getattr(nn, name) for name in MODULE_NAMES}
+
+
 def check_version(version: str) -> None:
     """Raise :class:`UnsupportedUltralyticsError` unless ``version`` is in the supported range."""
     if not (_version_tuple("8.3.0") <= _version_tuple(version) < _version_tuple("8.5.0")):
@@ -77,7 +82,7 @@ def opts_in(d: dict, tasks: types.ModuleType) -> bool:
     if d.get("plugin") == "ultra_yolov12":
         return True
     names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
-    return any(n in MODULES and not hasattr(tasks, n) for n in names)
+    return any(n in MODULE_NAMES and not hasattr(tasks, n) for n in names)
 
 
 def _prepare(d: dict) -> dict:
@@ -88,7 +93,7 @@ def _prepare(d: dict) -> dict:
     depth, width, max_ch = scales.get(scale, (d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), math.inf))
     extra = (d.get("a2c2f_scale_args") or DEFAULT_SCALE_ARGS).get(scale, [])
     for i, row in enumerate(d.get("backbone", []) + d.get("head", [])):
-        if row[2] in MODULES:  # a private key, so that no parser rule meant for Ultralytics' own A2C2f applies
+        if row[2] in MODULE_NAMES:  # a private key, so that no parser rule meant for Ultralytics' own A2C2f applies
             row[2] = PREFIX + row[2]
         if row[2] not in (PREFIX + n for n in R_ELAN):
             continue
@@ -102,9 +107,9 @@ def _prepare(d: dict) -> dict:
             a2 = args[1] if len(args) > 1 else True
             if a2 and int(c2 * e) % 32:
                 raise ValueError(
-                    f"layer {i} ({row[2][len(PREFIX) :]} {row[3]}) at scale '{scale}': hidden width int({c2}*{e})={int(c2 * e)} "
-                    f"is not a multiple of 32 (one attention head per 32 channels); change the layer's channels "
-                    f"or the scale's width"
+                    f"layer {i} ({row[2][len(PREFIX) :]} {row[3]}) at scale '{scale}': "
+                    f"hidden width int({c2}*{e})={int(c2 * e)} is not a multiple of 32 "
+                    "(one attention head per 32 channels); change the layer's channels or the scale's width"
                 )
     return d
 
@@ -115,14 +120,15 @@ def _parse_model(d, ch, verbose=True):
         return _ORIGINALS["parse_model"](d, ch, verbose=verbose)
     d = _prepare(d)
     names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
-    namespace = {**vars(tasks), **{PREFIX + n: cls for n, cls in MODULES.items()}}
+    modules = _modules()
+    namespace = {**vars(tasks), **{PREFIX + n: cls for n, cls in modules.items()}}
     original = _ORIGINALS["parse_model"]
     used = [n for n in R_ELAN if PREFIX + n in names]
     aliases = [a for a in _REPEAT_ALIASES if a not in names and hasattr(tasks, a)]
     if len(aliases) < len(used):
         raise RuntimeError(f"ultra-yolov12: not enough free parser aliases among {_REPEAT_ALIASES}")
     for name, a in zip(used, aliases):  # each R-ELAN class in use takes one free alias
-        namespace[a] = MODULES[name]
+        namespace[a] = modules[name]
     parse = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
     return parse(d, ch, verbose=verbose)
 
@@ -157,8 +163,9 @@ def pickled_classes():
     with _LOCK:
         saved = {n: getattr(block, n) for n in PICKLED if hasattr(block, n)}
         try:
-            for n, cls in PICKLED.items():
-                setattr(block, n, cls)
+            modules = _modules()
+            for n in PICKLED:
+                setattr(block, n, modules[n])
             yield
         finally:
             for n in PICKLED:

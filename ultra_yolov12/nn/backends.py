@@ -13,7 +13,7 @@ Force one with the ``ULTRA_YOLOV12_ATTN`` environment variable or :func:`set_bac
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,7 @@ def get_backend() -> str:
     return _check(os.environ.get(ENV_VAR, "auto") or "auto")
 
 
-@lru_cache(maxsize=None)
+@cache
 def flash_status(device_index: int = 0) -> tuple[bool, str]:
     """Return ``(usable, reason)`` for the optional ``flash-attn`` package on CUDA device ``device_index``."""
     try:
