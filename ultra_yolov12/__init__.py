@@ -6,6 +6,7 @@ YOLOv12 checkpoints of every code base work as usual.
 """
 
 from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister
+from .checkpoints import convert
 from .configs import available as available_configs
 from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend
 
@@ -20,6 +21,7 @@ __all__ = [
     "UnsupportedUltralyticsError",
     "__version__",
     "available_configs",
+    "convert",
     "get_backend",
     "is_registered",
     "register",

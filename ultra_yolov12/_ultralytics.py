@@ -18,7 +18,13 @@ never edited.
    an unknown ``yolov12*`` name lists the available ones.
 3. ``torch_safe_load``: while a checkpoint is unpickled, ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` resolve
    to this package's classes, so checkpoints of the official v1.0/turbo code and of Ultralytics' YOLO12 load on every
-   supported release (AAttn reads its layout from the pickled weights).
+   supported release (AAttn reads its layout from the pickled weights; an unknown layout is one ``LayoutError``).
+   Loaded foreign model dicts are aligned so that training rebuilds the same layers
+   (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release.
+4. Official weight names (same hook, before loading): ``yolov12n.pt``, ``yolov12n-turbo.pt``, ... that are not on disk
+   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
+5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
+   pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
 """
 
 from __future__ import annotations
@@ -27,17 +33,28 @@ import contextlib
 import copy
 import functools
 import math
+import pickle
 import threading
 import types
+import zipfile
 from pathlib import Path
 
-from . import configs
-from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock
+from torch import nn
+
+from . import checkpoints, configs, weights
+from .nn import A2C2f, A2C2fTurbo, A2C2fUltralytics, AAttn, ABlock, LayoutError
 
 SUPPORTED = (">=8.3.0", "<8.5.0")
 SUPPORTED_TEXT = "ultralytics>=8.3.0,<8.5.0"
-MODULES = {"A2C2f": A2C2f, "A2C2fTurbo": A2C2fTurbo, "ABlock": ABlock, "AAttn": AAttn}
-R_ELAN = ("A2C2f", "A2C2fTurbo")  # names that take the parser's width/repeat handling and the scale rule
+MODULES = {
+    "A2C2f": A2C2f,
+    "A2C2fTurbo": A2C2fTurbo,
+    "A2C2fUltralytics": A2C2fUltralytics,
+    "ABlock": ABlock,
+    "AAttn": AAttn,
+}
+# names that take the parser's width/repeat handling and the scale rule (one A2C2f class per attention layout)
+R_ELAN = ("A2C2f", "A2C2fTurbo", "A2C2fUltralytics")
 PICKLED = {"AAttn": AAttn, "ABlock": ABlock, "A2C2f": A2C2f}  # ultralytics.nn.modules.block names in checkpoints
 PREFIX = "ultra_yolov12."  # YAML names are rewritten to PREFIX + name, the key our classes have in the namespace
 DEFAULT_SCALE_ARGS = {"l": [True, 1.2], "x": [True, 1.2]}  # the reference parser's rule for A2C2f
@@ -102,7 +119,8 @@ def _prepare(d: dict) -> dict:
             a2 = args[1] if len(args) > 1 else True
             if a2 and int(c2 * e) % 32:
                 raise ValueError(
-                    f"layer {i} ({row[2][len(PREFIX) :]} {row[3]}) at scale '{scale}': hidden width int({c2}*{e})={int(c2 * e)} "
+                    f"layer {i} ({row[2][len(PREFIX) :]} {row[3]}) at scale '{scale}': "
+                    f"hidden width int({c2}*{e})={int(c2 * e)} "
                     f"is not a multiple of 32 (one attention head per 32 channels); change the layer's channels "
                     f"or the scale's width"
                 )
@@ -168,9 +186,95 @@ def pickled_classes():
                     delattr(block, n)
 
 
-def _torch_safe_load(*args, **kwargs):
-    with pickled_classes():
-        return _ORIGINALS["torch_safe_load"](*args, **kwargs)
+def _unreadable(weight, e: BaseException) -> TypeError:
+    return TypeError(
+        f"{weight} is not a loadable checkpoint: the file is empty, truncated or not a PyTorch checkpoint at all "
+        f"({type(e).__name__}: {str(e).strip() or 'no details'}). Re-download, re-train or re-export it"
+    )
+
+
+def _torch_safe_load(weight, *args, **kwargs):
+    weight = _resolve_weight(weight)
+    try:
+        with pickled_classes():
+            ckpt, file = _ORIGINALS["torch_safe_load"](weight, *args, **kwargs)
+    except LayoutError as e:  # raised by AAttn.__setstate__ deep inside unpickling: say it once, with the file
+        raise LayoutError(f"{weight}: {e}") from None
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:  # releases < 8.4 pass these through raw
+        raise _unreadable(weight, e) from e
+    except RuntimeError as e:
+        if "PytorchStreamReader" in str(e) or "zip archive" in str(e):
+            raise _unreadable(weight, e) from e
+        raise
+    except AttributeError as e:  # e.g. a tensor saved as .pt: older releases look for its ``.model``
+        raise TypeError(
+            f"{weight} is not an Ultralytics checkpoint: it holds no model ({type(e).__name__}: {e})"
+        ) from e
+    if not isinstance(ckpt, dict) or not any(isinstance(ckpt.get(k), nn.Module) for k in ("model", "ema")):
+        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise TypeError(
+            f"{weight} is not an Ultralytics checkpoint: it holds no model under 'model' or 'ema' ({found})"
+        )
+    checkpoints.prepare_loaded(ckpt, builtin_yolo12=hasattr(_tasks(), "A2C2f"))
+    return ckpt, file
+
+
+def load_checkpoint_file(weight) -> tuple[dict, str]:
+    """Load a checkpoint dict through Ultralytics' ``torch_safe_load`` (with this plugin's hooks when registered)."""
+    return _tasks().torch_safe_load(weight)
+
+
+# --- 4. official weight names ---------------------------------------------------------------------------------------
+
+
+def _resolve_weight(weight):
+    """An official YOLOv12 weight name that is not a file here becomes the downloaded file (see ``weights``)."""
+    if isinstance(weight, (str, Path)) and not Path(str(weight).strip()).exists():
+        if weights.asset(weight) is not None:
+            return str(weights.download(weight))
+    return weight
+
+
+# --- 5. stock class names for writing checkpoints -------------------------------------------------------------------
+
+_STAND_INS: dict[str, type] = {}
+
+
+def stock_classes() -> dict[str, type]:
+    """The classes stock Ultralytics pickles as ``ultralytics.nn.modules.block.{A2C2f,ABlock,AAttn}``.
+
+    Ultralytics' own where it has them (>= 8.3.78); else stand-ins carrying those names, only good for writing
+    checkpoints inside :func:`stock_pickling`.
+    """
+    from ultralytics.nn.modules import block
+
+    with _LOCK:
+        out = {}
+        for name in PICKLED:
+            cls = block.__dict__.get(name)
+            if cls is None or cls is PICKLED[name]:  # absent, or our class put there by pickled_classes
+                cls = _STAND_INS.setdefault(
+                    name,
+                    type(name, (nn.Module,), {"__module__": block.__name__, "__qualname__": name, "__doc__": None}),
+                )
+            out[name] = cls
+        return out
+
+
+@contextlib.contextmanager
+def stock_pickling():
+    """Make the stand-ins of :func:`stock_classes` findable under their names while a checkpoint is written."""
+    from ultralytics.nn.modules import block
+
+    with _LOCK:
+        added = [n for n, cls in _STAND_INS.items() if block.__dict__.get(n) is None]
+        try:
+            for n in added:
+                setattr(block, n, _STAND_INS[n])
+            yield
+        finally:
+            for n in added:
+                delattr(block, n)
 
 
 # --- registration ---------------------------------------------------------------------------------------------------
