@@ -10,7 +10,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from .backends import attend
 
-__all__ = ["AAttn", "LAYOUTS", "AttnLayout"]
+__all__ = ["AAttn", "LAYOUTS", "AttnLayout", "LayoutError", "match_layout"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,24 @@ LAYOUTS = {
     "ultralytics": AttnLayout(fused_qkv=True, pe_kernel=7, pe_bias=False),  # Ultralytics' YOLO12
     "turbo": AttnLayout(fused_qkv=False, pe_kernel=5, pe_bias=False),  # official turbo
 }
+KNOWN_LAYOUTS = "v1.0 (qkv + 7x7 pe with bias), ultralytics (qkv + 7x7 pe without bias), turbo (qk + v + 5x5 pe)"
+
+
+class LayoutError(ValueError):
+    """AAttn weights in none of the layouts of ``LAYOUTS``."""
+
+
+def match_layout(fused_qkv: bool, pe_kernel: int, pe_bias: bool) -> str:
+    """Return the name of the layout with these properties; raise :class:`LayoutError` naming what was found."""
+    found = AttnLayout(bool(fused_qkv), int(pe_kernel), bool(pe_bias))
+    for name, spec in LAYOUTS.items():
+        if spec == found:
+            return name
+    proj = "qkv" if fused_qkv else "qk + v"
+    raise LayoutError(
+        f"AAttn weights in an unknown layout: {proj} projections with a {pe_kernel}x{pe_kernel} position perceiver "
+        f"{'with' if pe_bias else 'without'} bias. Known layouts: {KNOWN_LAYOUTS}"
+    )
 
 
 class AAttn(nn.Module):
@@ -84,12 +102,14 @@ class AAttn(nn.Module):
         """Accept pickles from every YOLOv12 code base: the layout is read from which weights are present."""
         super().__setstate__(state)
         mods = self._modules
-        if "qk" in mods:
-            self.layout = "turbo"
-        elif "qkv" in mods and "pe" in mods:
-            self.layout = "v1.0" if mods["pe"].conv.bias is not None else "ultralytics"
-        else:
-            raise ValueError(f"AAttn checkpoint has an unknown weight layout (sub-modules: {', '.join(mods)})")
+        pe = mods.get("pe")
+        conv = getattr(pe, "conv", None)
+        if ("qkv" in mods) == ("qk" in mods and "v" in mods) or not isinstance(conv, nn.Conv2d) or "proj" not in mods:
+            raise LayoutError(
+                f"AAttn weights in an unknown layout: sub-modules {', '.join(mods) or 'none'}. Known layouts: "
+                f"{KNOWN_LAYOUTS}"
+            )
+        self.layout = match_layout("qkv" in mods, conv.kernel_size[0], conv.bias is not None)
         self.head_dim = self.__dict__.get("head_dim") or self.proj.conv.in_channels // self.num_heads
         self.__dict__.setdefault("backend", None)
 

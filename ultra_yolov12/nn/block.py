@@ -9,7 +9,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from .attention import AAttn
 
-__all__ = ["A2C2f", "A2C2fTurbo", "ABlock"]
+__all__ = ["A2C2f", "A2C2fTurbo", "A2C2fUltralytics", "ABlock"]
 
 
 class ABlock(nn.Module):
@@ -140,3 +140,9 @@ class A2C2fTurbo(A2C2f):
     """A2C2f whose attention uses the official turbo layout (``qk`` + ``v`` projections, 5x5 position perceiver)."""
 
     layout = "turbo"
+
+
+class A2C2fUltralytics(A2C2f):
+    """A2C2f whose attention uses Ultralytics' YOLO12 layout (``qkv`` projection, 7x7 position perceiver, no bias)."""
+
+    layout = "ultralytics"
