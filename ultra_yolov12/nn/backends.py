@@ -25,6 +25,7 @@ __all__ = [
     "BACKENDS",
     "ENV_VAR",
     "attend",
+    "backend_source",
     "choose",
     "eager_attention",
     "exporting",
@@ -75,6 +76,13 @@ def get_backend() -> str:
         return _check(value)
     except ValueError as e:
         raise ValueError(f"${ENV_VAR}={value!r}: {e}") from None
+
+
+def backend_source() -> str:
+    """Where :func:`get_backend`'s answer comes from: ``"set_backend()"``, ``"$ULTRA_YOLOV12_ATTN"``, ``"default"``."""
+    if _forced is not None:
+        return "set_backend()"
+    return f"${ENV_VAR}" if os.environ.get(ENV_VAR, "").strip() else "default"
 
 
 def sdpa_status() -> tuple[bool, str]:
