@@ -114,17 +114,33 @@ class AAttn(nn.Module):
         self.__dict__.setdefault("backend", None)
 
     def qkv_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Project ``x`` to q, k, v of shape ``(B, heads, head_dim, H*W)`` and return them with ``v`` as an image."""
+        """Project ``x`` to per-strip q, k, v and return them with ``v`` as an image.
+
+        Args:
+            x (torch.Tensor): ``(B, dim, H, W)``, best channels-last (the projections then stay channels-last, so
+                q, k and v are strided views of them, never copies).
+
+        Returns:
+            (tuple): q, k, v of shape ``(B * area, H * W // area, heads, head_dim)`` and ``v`` as ``(B, dim, H, W)``.
+        """
         b, c, h, w = x.shape
-        if hasattr(self, "qkv"):
-            q, k, v = self.qkv(x).view(b, self.num_heads, 3 * self.head_dim, h * w).chunk(3, dim=2)
-            return q, k, v, v.reshape(b, c, h, w)
-        q, k = self.qk(x).view(b, 2, self.num_heads, self.head_dim, h * w).unbind(1)
+        a, heads, d = self.area, self.num_heads, self.head_dim
+        if hasattr(self, "qkv"):  # per token: heads x [q | k | v], head_dim channels each
+            t = self.qkv(x).permute(0, 2, 3, 1).reshape(b * a, h * w // a, heads, 3 * d)
+            q, k, v = t.split(d, dim=3)
+            return q, k, v, v.reshape(b, h, w, c).permute(0, 3, 1, 2)
+        t = self.qk(x).permute(0, 2, 3, 1).reshape(b * a, h * w // a, 2, heads, d)  # per token: [q | k], heads each
         v_img = self.v(x)
-        return q, k, v_img.view(b, self.num_heads, self.head_dim, h * w), v_img
+        v = v_img.permute(0, 2, 3, 1).reshape(b * a, h * w // a, heads, d)
+        return t[:, :, 0], t[:, :, 1], v, v_img
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply area attention to ``x`` of shape ``(B, C, H, W)``."""
+        """Apply area attention to ``x`` of shape ``(B, C, H, W)``; the output has the input's memory format.
+
+        Everything runs channels-last: each token's channels are then adjacent, so the per-strip, per-head q/k/v are
+        plain strided views that every attention backend takes without a copy, and the fused kernels write their
+        output straight back into an image.
+        """
         b, c, h, w = x.shape
         n, a = h * w, self.area
         if n % a:
@@ -132,9 +148,9 @@ class AAttn(nn.Module):
                 f"AAttn: {h}x{w}={n} tokens cannot be cut into area={a} equal strips; "
                 f"use an input size whose feature maps have H*W divisible by {a} (any multiple of 32 does at area 4)"
             )
+        nchw = not x.is_contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         q, k, v, v_img = self.qkv_heads(x)
-        # (B, heads, head_dim, area*L) -> (B, heads, area, L, head_dim)
-        q, k, v = (t.reshape(b, self.num_heads, self.head_dim, a, n // a).permute(0, 1, 3, 4, 2) for t in (q, k, v))
-        y = attend(q, k, v, self.backend)
-        y = y.permute(0, 1, 4, 2, 3).reshape(b, c, h, w)
-        return self.proj(y + self.pe(v_img))
+        y = attend(q, k, v, self.backend).reshape(b, h, w, c).permute(0, 3, 1, 2)
+        y = self.proj(y + self.pe(v_img) if torch.is_grad_enabled() else y.add_(self.pe(v_img)))
+        return y.contiguous() if nchw else y
