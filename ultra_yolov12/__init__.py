@@ -13,6 +13,7 @@ _check_version(_host.__version__)  # before anything below imports ultralytics.n
 
 from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister  # noqa: E402
 from .configs import available as available_configs  # noqa: E402
+from .heatmap import heatmap  # noqa: E402
 from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend  # noqa: E402
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __all__ = [
     "__version__",
     "available_configs",
     "get_backend",
+    "heatmap",
     "is_registered",
     "register",
     "set_backend",
