@@ -19,6 +19,8 @@ import onnxruntime as ort
 from ultralytics import YOLO
 from ultralytics.utils import ASSETS
 
+import ultra_yolov12  # noqa: F401  (registers YOLOv12; the start-up hook usually did already)
+
 
 def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Resize to fit ``size x size`` keeping the aspect ratio, pad with grey; returns image, scale, (left, top)."""

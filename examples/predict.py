@@ -15,6 +15,8 @@ from pathlib import Path
 from ultralytics import YOLO
 from ultralytics.utils import ASSETS
 
+import ultra_yolov12  # noqa: F401  (registers YOLOv12; the start-up hook usually did already)
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

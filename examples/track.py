@@ -17,6 +17,8 @@ import cv2
 from ultralytics import YOLO
 from ultralytics.utils import ASSETS
 
+import ultra_yolov12  # noqa: F401  (registers YOLOv12; the start-up hook usually did already)
+
 
 def make_clip(path: Path, frames: int = 20, size: tuple[int, int] = (480, 360), fps: int = 10) -> Path:
     """Write a short MP4 that pans a ``size`` window across bus.jpg."""

@@ -13,6 +13,8 @@ import argparse
 
 from ultralytics import YOLO
 
+import ultra_yolov12  # noqa: F401  (registers YOLOv12; the start-up hook usually did already)
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,7 +28,7 @@ def main() -> None:
     p.add_argument("--name", default="train")
     args = p.parse_args()
 
-    model = YOLO(args.model)  # importing ultralytics already registered the plugin: yolov12*.yaml just works
+    model = YOLO(args.model)  # yolov12n.yaml resolves to the config shipped with ultra-yolov12
     model.train(
         data=args.data,
         epochs=args.epochs,
