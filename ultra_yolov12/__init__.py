@@ -8,6 +8,7 @@ YOLOv12 checkpoints of every code base work as usual.
 from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister
 from .checkpoints import convert
 from .configs import available as available_configs
+from .heatmap import heatmap
 from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "available_configs",
     "convert",
     "get_backend",
+    "heatmap",
     "is_registered",
     "register",
     "set_backend",
