@@ -396,34 +396,49 @@ def _stock_check_script(files: dict[str, tuple[str, str]]) -> str:
     )
 
 
-def test_convert_to_stock_loads_without_the_plugin_and_back(plugin_trained, foreign, probe, tmp_path):
-    files = {}
+@pytest.fixture(scope="session")
+def stock_files(plugin_trained, foreign, probe, tmp_path_factory) -> dict[str, SimpleNamespace]:
+    """A plugin-trained v1.0 checkpoint and an official turbo one, converted with ``to="ultralytics"``."""
+    root = tmp_path_factory.mktemp("stock")
+    out = {}
     for name, entry in (("plugin-v1.0", plugin_trained), ("official-turbo", foreign["turbo"])):
-        stock = ultra_yolov12.convert(entry.path, tmp_path / f"{name}-stock.pt", to="ultralytics")
-        names = pickled_globals(stock)
+        stock = ultra_yolov12.convert(entry.path, root / f"{name}-stock.pt", to="ultralytics")
+        expected = decoded(entry.ref, probe)
+        torch.save((probe, expected), root / f"{name}-expected.pt")
+        out[name] = SimpleNamespace(path=stock, expected=expected, expected_path=root / f"{name}-expected.pt")
+    return out
+
+
+def test_convert_to_stock_writes_ultralytics_names_and_model_dict(stock_files):
+    for f in stock_files.values():
+        names = pickled_globals(f.path)
         assert {"ultralytics.nn.modules.block.AAttn", "ultralytics.nn.modules.block.A2C2f"} <= names
         assert not [n for n in names if n.startswith("ultra_yolov12")], names
-        ckpt = torch.load(stock, map_location="cpu", weights_only=False) if HAS_YOLO12 else None
-        if ckpt is not None:  # stock class names only make sense where Ultralytics has them
-            assert ckpt["converted"]["to"] == "ultralytics" and "plugin" not in ckpt["model"].yaml
-            assert (ckpt["optimizer"] is None) and ckpt["model"].yaml["backbone"][6][2:] == ["A2C2f", [512, True, 4]]
-        expected = decoded(entry.ref, probe)
-        torch.save((probe, expected), tmp_path / f"{name}-expected.pt")
-        files[name] = (str(stock), str(tmp_path / f"{name}-expected.pt"))
-        # with the plugin: the stock file loads into the plugin's classes, Ultralytics layout, same numbers
-        model = YOLO(stock).model
+        with ultra_yolov12._ultralytics.pickled_classes():  # the stored dict, as stock Ultralytics reads it
+            ckpt = torch.load(f.path, map_location="cpu", weights_only=False)
+        assert ckpt["converted"]["to"] == "ultralytics" and ckpt["optimizer"] is None  # turbo's last.pt had one
+        d = ckpt["model"].yaml  # what stock Ultralytics rebuilds when training from the file
+        assert "plugin" not in d and "a2c2f_scale_args" not in d
+        assert d["backbone"][6][2:] == ["A2C2f", [512, True, 4]] and d["head"][2][2:] == ["A2C2f", [512, False, -1]]
+
+
+def test_converted_file_loads_with_the_plugin_and_converts_back(stock_files, probe):
+    for name, f in stock_files.items():
+        model = YOLO(f.path).model  # with the plugin: its classes, Ultralytics layout, the same numbers
         assert {a.layout for a in attentions(model)} == {"ultralytics"}
-        assert max_diff(decoded(model, probe), expected) <= TOL
-        # and back: plugin classes, v1.0 layout (a zero pe bias), same numbers
-        back = ultra_yolov12.convert(stock, to="v1.0")
-        assert back == tmp_path / f"{name}-stock-v1.0.pt"
+        assert max_diff(decoded(model, probe), f.expected) <= TOL, name
+        back = ultra_yolov12.convert(f.path, to="v1.0")  # plugin classes again, v1.0 layout (a zero pe bias)
+        assert back == f.path.with_name(f"{f.path.stem}-v1.0.pt")
         assert any(n.startswith("ultra_yolov12") for n in pickled_globals(back))
         model = YOLO(back).model
         assert {a.layout for a in attentions(model)} == {"v1.0"} and model.yaml["plugin"] == "ultra_yolov12"
-        assert max_diff(decoded(model, probe), expected) <= TOL
-    if not HAS_YOLO12:
-        pytest.skip(f"stock loading checked where Ultralytics can load it (>= 8.3.78): {NO_YOLO12}")
-    env = {**os.environ, "ULTRA_YOLOV12_AUTOLOAD": "0"}
+        assert max_diff(decoded(model, probe), f.expected) <= TOL, name
+
+
+@pytest.mark.skipif(not HAS_YOLO12, reason=f"stock loading needs Ultralytics >= 8.3.78: {NO_YOLO12}")
+def test_converted_file_loads_in_stock_ultralytics_without_the_plugin(stock_files, tmp_path):
+    files = {name: (str(f.path), str(f.expected_path)) for name, f in stock_files.items()}
+    env = {**os.environ, "ULTRA_YOLOV12_AUTOLOAD": "0"}  # a fresh interpreter in which the start-up hook is off
     env.pop("PYTHONPATH", None)
     out = subprocess.run([sys.executable, "-c", _stock_check_script(files)], env=env, capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)  # fmt: skip
