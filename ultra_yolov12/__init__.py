@@ -5,16 +5,11 @@ every interpreter that imports Ultralytics); then ``YOLO("yolov12n.yaml")``, ``y
 YOLOv12 checkpoints of every code base work as usual.
 """
 
-import ultralytics as _host
-
-from ._ultralytics import check_version as _check_version
-
-_check_version(_host.__version__)  # before anything below imports ultralytics.nn
-
-from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister  # noqa: E402
-from .configs import available as available_configs  # noqa: E402
-from .heatmap import heatmap  # noqa: E402
-from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend  # noqa: E402
+from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister
+from .checkpoints import convert
+from .configs import available as available_configs
+from .heatmap import heatmap
+from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend
 
 __version__ = "0.1.0"
 
@@ -27,6 +22,7 @@ __all__ = [
     "UnsupportedUltralyticsError",
     "__version__",
     "available_configs",
+    "convert",
     "get_backend",
     "heatmap",
     "is_registered",

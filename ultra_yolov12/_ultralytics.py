@@ -18,7 +18,13 @@ never edited.
    an unknown ``yolov12*`` name lists the available ones.
 3. ``torch_safe_load``: while a checkpoint is unpickled, ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` resolve
    to this package's classes, so checkpoints of the official v1.0/turbo code and of Ultralytics' YOLO12 load on every
-   supported release (AAttn reads its layout from the pickled weights).
+   supported release (AAttn reads its layout from the pickled weights; an unknown layout is one ``LayoutError``).
+   Loaded foreign model dicts are aligned so that training rebuilds the same layers
+   (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release.
+4. Official weight names (same hook, before loading): ``yolov12n.pt``, ``yolov12n-turbo.pt``, ... that are not on disk
+   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
+5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
+   pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
 """
 
 from __future__ import annotations
@@ -27,24 +33,16 @@ import contextlib
 import copy
 import functools
 import math
+import pickle
 import threading
 import types
+import zipfile
 from pathlib import Path
 
-from . import configs
+import ultralytics
 
 SUPPORTED = (">=8.3.0", "<8.5.0")
 SUPPORTED_TEXT = "ultralytics>=8.3.0,<8.5.0"
-MODULE_NAMES = ("A2C2f", "A2C2fTurbo", "ABlock", "AAttn")  # YAML names, classes of ultra_yolov12.nn
-R_ELAN = ("A2C2f", "A2C2fTurbo")  # names that take the parser's width/repeat handling and the scale rule
-PICKLED = ("AAttn", "ABlock", "A2C2f")  # ultralytics.nn.modules.block names found in checkpoints
-PREFIX = "ultra_yolov12."  # YAML names are rewritten to PREFIX + name, the key our classes have in the namespace
-DEFAULT_SCALE_ARGS = {"l": [True, 1.2], "x": [True, 1.2]}  # the reference parser's rule for A2C2f
-# Generic modules that every supported parse_model scales by width and gives a repeat count, with no other rule.
-_REPEAT_ALIASES = ("C3x", "C3Ghost", "C3TR", "RepC3", "C2", "C1", "BottleneckCSP")
-
-_ORIGINALS: dict = {}
-_LOCK = threading.RLock()
 
 
 class UnsupportedUltralyticsError(ImportError):
@@ -59,12 +57,6 @@ def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _modules() -> dict:
-    from . import nn  # imported late: the version check must come before anything touches ultralytics.nn
-
-    return {name: getattr(nn, name) for name in MODULE_NAMES}
-
-
 def check_version(version: str) -> None:
     """Raise :class:`UnsupportedUltralyticsError` unless ``version`` is in the supported range."""
     if not (_version_tuple("8.3.0") <= _version_tuple(version) < _version_tuple("8.5.0")):
@@ -72,6 +64,32 @@ def check_version(version: str) -> None:
             f"ultra-yolov12 supports {SUPPORTED_TEXT}, but ultralytics {version} is installed. "
             f"Install a supported release: pip install '{SUPPORTED_TEXT}'"
         )
+
+
+check_version(ultralytics.__version__)  # before anything below imports ultralytics.nn
+
+from torch import nn  # noqa: E402
+
+from . import checkpoints, configs, weights  # noqa: E402
+from .nn import A2C2f, A2C2fTurbo, A2C2fUltralytics, AAttn, ABlock, LayoutError  # noqa: E402
+
+MODULES = {
+    "A2C2f": A2C2f,
+    "A2C2fTurbo": A2C2fTurbo,
+    "A2C2fUltralytics": A2C2fUltralytics,
+    "ABlock": ABlock,
+    "AAttn": AAttn,
+}
+# names that take the parser's width/repeat handling and the scale rule (one A2C2f class per attention layout)
+R_ELAN = ("A2C2f", "A2C2fTurbo", "A2C2fUltralytics")
+PICKLED = {"AAttn": AAttn, "ABlock": ABlock, "A2C2f": A2C2f}  # ultralytics.nn.modules.block names in checkpoints
+PREFIX = "ultra_yolov12."  # YAML names are rewritten to PREFIX + name, the key our classes have in the namespace
+DEFAULT_SCALE_ARGS = {"l": [True, 1.2], "x": [True, 1.2]}  # the reference parser's rule for A2C2f
+# Generic modules that every supported parse_model scales by width and gives a repeat count, with no other rule.
+_REPEAT_ALIASES = ("C3x", "C3Ghost", "C3TR", "RepC3", "C2", "C1", "BottleneckCSP")
+
+_ORIGINALS: dict = {}
+_LOCK = threading.RLock()
 
 
 # --- 1. parse_model -------------------------------------------------------------------------------------------------
@@ -82,7 +100,7 @@ def opts_in(d: dict, tasks: types.ModuleType) -> bool:
     if d.get("plugin") == "ultra_yolov12":
         return True
     names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
-    return any(n in MODULE_NAMES and not hasattr(tasks, n) for n in names)
+    return any(n in MODULES and not hasattr(tasks, n) for n in names)
 
 
 def _prepare(d: dict) -> dict:
@@ -93,7 +111,7 @@ def _prepare(d: dict) -> dict:
     depth, width, max_ch = scales.get(scale, (d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), math.inf))
     extra = (d.get("a2c2f_scale_args") or DEFAULT_SCALE_ARGS).get(scale, [])
     for i, row in enumerate(d.get("backbone", []) + d.get("head", [])):
-        if row[2] in MODULE_NAMES:  # a private key, so that no parser rule meant for Ultralytics' own A2C2f applies
+        if row[2] in MODULES:  # a private key, so that no parser rule meant for Ultralytics' own A2C2f applies
             row[2] = PREFIX + row[2]
         if row[2] not in (PREFIX + n for n in R_ELAN):
             continue
@@ -108,8 +126,9 @@ def _prepare(d: dict) -> dict:
             if a2 and int(c2 * e) % 32:
                 raise ValueError(
                     f"layer {i} ({row[2][len(PREFIX) :]} {row[3]}) at scale '{scale}': "
-                    f"hidden width int({c2}*{e})={int(c2 * e)} is not a multiple of 32 "
-                    "(one attention head per 32 channels); change the layer's channels or the scale's width"
+                    f"hidden width int({c2}*{e})={int(c2 * e)} "
+                    f"is not a multiple of 32 (one attention head per 32 channels); change the layer's channels "
+                    f"or the scale's width"
                 )
     return d
 
@@ -120,15 +139,14 @@ def _parse_model(d, ch, verbose=True):
         return _ORIGINALS["parse_model"](d, ch, verbose=verbose)
     d = _prepare(d)
     names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
-    modules = _modules()
-    namespace = {**vars(tasks), **{PREFIX + n: cls for n, cls in modules.items()}}
+    namespace = {**vars(tasks), **{PREFIX + n: cls for n, cls in MODULES.items()}}
     original = _ORIGINALS["parse_model"]
     used = [n for n in R_ELAN if PREFIX + n in names]
     aliases = [a for a in _REPEAT_ALIASES if a not in names and hasattr(tasks, a)]
     if len(aliases) < len(used):
         raise RuntimeError(f"ultra-yolov12: not enough free parser aliases among {_REPEAT_ALIASES}")
     for name, a in zip(used, aliases):  # each R-ELAN class in use takes one free alias
-        namespace[a] = modules[name]
+        namespace[a] = MODULES[name]
     parse = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
     return parse(d, ch, verbose=verbose)
 
@@ -163,9 +181,8 @@ def pickled_classes():
     with _LOCK:
         saved = {n: getattr(block, n) for n in PICKLED if hasattr(block, n)}
         try:
-            modules = _modules()
-            for n in PICKLED:
-                setattr(block, n, modules[n])
+            for n, cls in PICKLED.items():
+                setattr(block, n, cls)
             yield
         finally:
             for n in PICKLED:
@@ -175,9 +192,95 @@ def pickled_classes():
                     delattr(block, n)
 
 
-def _torch_safe_load(*args, **kwargs):
-    with pickled_classes():
-        return _ORIGINALS["torch_safe_load"](*args, **kwargs)
+def _unreadable(weight, e: BaseException) -> TypeError:
+    return TypeError(
+        f"{weight} is not a loadable checkpoint: the file is empty, truncated or not a PyTorch checkpoint at all "
+        f"({type(e).__name__}: {str(e).strip() or 'no details'}). Re-download, re-train or re-export it"
+    )
+
+
+def _torch_safe_load(weight, *args, **kwargs):
+    weight = _resolve_weight(weight)
+    try:
+        with pickled_classes():
+            ckpt, file = _ORIGINALS["torch_safe_load"](weight, *args, **kwargs)
+    except LayoutError as e:  # raised by AAttn.__setstate__ deep inside unpickling: say it once, with the file
+        raise LayoutError(f"{weight}: {e}") from None
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:  # releases < 8.4 pass these through raw
+        raise _unreadable(weight, e) from e
+    except RuntimeError as e:
+        if "PytorchStreamReader" in str(e) or "zip archive" in str(e):
+            raise _unreadable(weight, e) from e
+        raise
+    except AttributeError as e:  # e.g. a tensor saved as .pt: older releases look for its ``.model``
+        raise TypeError(
+            f"{weight} is not an Ultralytics checkpoint: it holds no model ({type(e).__name__}: {e})"
+        ) from e
+    if not isinstance(ckpt, dict) or not any(isinstance(ckpt.get(k), nn.Module) for k in ("model", "ema")):
+        found = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise TypeError(
+            f"{weight} is not an Ultralytics checkpoint: it holds no model under 'model' or 'ema' ({found})"
+        )
+    checkpoints.prepare_loaded(ckpt, builtin_yolo12=hasattr(_tasks(), "A2C2f"))
+    return ckpt, file
+
+
+def load_checkpoint_file(weight) -> tuple[dict, str]:
+    """Load a checkpoint dict through Ultralytics' ``torch_safe_load`` (with this plugin's hooks when registered)."""
+    return _tasks().torch_safe_load(weight)
+
+
+# --- 4. official weight names ---------------------------------------------------------------------------------------
+
+
+def _resolve_weight(weight):
+    """An official YOLOv12 weight name that is not a file here becomes the downloaded file (see ``weights``)."""
+    if isinstance(weight, (str, Path)) and not Path(str(weight).strip()).exists():
+        if weights.asset(weight) is not None:
+            return str(weights.download(weight))
+    return weight
+
+
+# --- 5. stock class names for writing checkpoints -------------------------------------------------------------------
+
+_STAND_INS: dict[str, type] = {}
+
+
+def stock_classes() -> dict[str, type]:
+    """The classes stock Ultralytics pickles as ``ultralytics.nn.modules.block.{A2C2f,ABlock,AAttn}``.
+
+    Ultralytics' own where it has them (>= 8.3.78); else stand-ins carrying those names, only good for writing
+    checkpoints inside :func:`stock_pickling`.
+    """
+    from ultralytics.nn.modules import block
+
+    with _LOCK:
+        out = {}
+        for name in PICKLED:
+            cls = block.__dict__.get(name)
+            if cls is None or cls is PICKLED[name]:  # absent, or our class put there by pickled_classes
+                cls = _STAND_INS.setdefault(
+                    name,
+                    type(name, (nn.Module,), {"__module__": block.__name__, "__qualname__": name, "__doc__": None}),
+                )
+            out[name] = cls
+        return out
+
+
+@contextlib.contextmanager
+def stock_pickling():
+    """Make the stand-ins of :func:`stock_classes` findable under their names while a checkpoint is written."""
+    from ultralytics.nn.modules import block
+
+    with _LOCK:
+        added = [n for n, cls in _STAND_INS.items() if block.__dict__.get(n) is None]
+        try:
+            for n in added:
+                setattr(block, n, _STAND_INS[n])
+            yield
+        finally:
+            for n in added:
+                delattr(block, n)
 
 
 # --- registration ---------------------------------------------------------------------------------------------------

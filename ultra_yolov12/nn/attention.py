@@ -10,7 +10,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from .backends import attend
 
-__all__ = ["AAttn", "LAYOUTS", "AttnLayout"]
+__all__ = ["AAttn", "LAYOUTS", "AttnLayout", "LayoutError", "match_layout"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,24 @@ LAYOUTS = {
     "ultralytics": AttnLayout(fused_qkv=True, pe_kernel=7, pe_bias=False),  # Ultralytics' YOLO12
     "turbo": AttnLayout(fused_qkv=False, pe_kernel=5, pe_bias=False),  # official turbo
 }
+KNOWN_LAYOUTS = "v1.0 (qkv + 7x7 pe with bias), ultralytics (qkv + 7x7 pe without bias), turbo (qk + v + 5x5 pe)"
+
+
+class LayoutError(ValueError):
+    """AAttn weights in none of the layouts of ``LAYOUTS``."""
+
+
+def match_layout(fused_qkv: bool, pe_kernel: int, pe_bias: bool) -> str:
+    """Return the name of the layout with these properties; raise :class:`LayoutError` naming what was found."""
+    found = AttnLayout(bool(fused_qkv), int(pe_kernel), bool(pe_bias))
+    for name, spec in LAYOUTS.items():
+        if spec == found:
+            return name
+    proj = "qkv" if fused_qkv else "qk + v"
+    raise LayoutError(
+        f"AAttn weights in an unknown layout: {proj} projections with a {pe_kernel}x{pe_kernel} position perceiver "
+        f"{'with' if pe_bias else 'without'} bias. Known layouts: {KNOWN_LAYOUTS}"
+    )
 
 
 class AAttn(nn.Module):
@@ -84,27 +102,45 @@ class AAttn(nn.Module):
         """Accept pickles from every YOLOv12 code base: the layout is read from which weights are present."""
         super().__setstate__(state)
         mods = self._modules
-        if "qk" in mods:
-            self.layout = "turbo"
-        elif "qkv" in mods and "pe" in mods:
-            self.layout = "v1.0" if mods["pe"].conv.bias is not None else "ultralytics"
-        else:
-            raise ValueError(f"AAttn checkpoint has an unknown weight layout (sub-modules: {', '.join(mods)})")
+        pe = mods.get("pe")
+        conv = getattr(pe, "conv", None)
+        if ("qkv" in mods) == ("qk" in mods and "v" in mods) or not isinstance(conv, nn.Conv2d) or "proj" not in mods:
+            raise LayoutError(
+                f"AAttn weights in an unknown layout: sub-modules {', '.join(mods) or 'none'}. Known layouts: "
+                f"{KNOWN_LAYOUTS}"
+            )
+        self.layout = match_layout("qkv" in mods, conv.kernel_size[0], conv.bias is not None)
         self.head_dim = self.__dict__.get("head_dim") or self.proj.conv.in_channels // self.num_heads
         self.__dict__.setdefault("backend", None)
 
     def qkv_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Project ``x`` to q, k, v of shape ``(B, heads, head_dim, H*W)`` and return them with ``v`` as an image."""
+        """Project ``x`` to per-strip q, k, v and return them with ``v`` as an image.
+
+        Args:
+            x (torch.Tensor): ``(B, dim, H, W)``, best channels-last (the projections then stay channels-last, so
+                q, k and v are strided views of them, never copies).
+
+        Returns:
+            (tuple): q, k, v of shape ``(B * area, H * W // area, heads, head_dim)`` and ``v`` as ``(B, dim, H, W)``.
+        """
         b, c, h, w = x.shape
-        if hasattr(self, "qkv"):
-            q, k, v = self.qkv(x).view(b, self.num_heads, 3 * self.head_dim, h * w).chunk(3, dim=2)
-            return q, k, v, v.reshape(b, c, h, w)
-        q, k = self.qk(x).view(b, 2, self.num_heads, self.head_dim, h * w).unbind(1)
+        a, heads, d = self.area, self.num_heads, self.head_dim
+        if hasattr(self, "qkv"):  # per token: heads x [q | k | v], head_dim channels each
+            t = self.qkv(x).permute(0, 2, 3, 1).reshape(b * a, h * w // a, heads, 3 * d)
+            q, k, v = t.split(d, dim=3)
+            return q, k, v, v.reshape(b, h, w, c).permute(0, 3, 1, 2)
+        t = self.qk(x).permute(0, 2, 3, 1).reshape(b * a, h * w // a, 2, heads, d)  # per token: [q | k], heads each
         v_img = self.v(x)
-        return q, k, v_img.view(b, self.num_heads, self.head_dim, h * w), v_img
+        v = v_img.permute(0, 2, 3, 1).reshape(b * a, h * w // a, heads, d)
+        return t[:, :, 0], t[:, :, 1], v, v_img
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply area attention to ``x`` of shape ``(B, C, H, W)``."""
+        """Apply area attention to ``x`` of shape ``(B, C, H, W)``; the output has the input's memory format.
+
+        Everything runs channels-last: each token's channels are then adjacent, so the per-strip, per-head q/k/v are
+        plain strided views that every attention backend takes without a copy, and the fused kernels write their
+        output straight back into an image.
+        """
         b, c, h, w = x.shape
         n, a = h * w, self.area
         if n % a:
@@ -112,9 +148,9 @@ class AAttn(nn.Module):
                 f"AAttn: {h}x{w}={n} tokens cannot be cut into area={a} equal strips; "
                 f"use an input size whose feature maps have H*W divisible by {a} (any multiple of 32 does at area 4)"
             )
+        nchw = not x.is_contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
         q, k, v, v_img = self.qkv_heads(x)
-        # (B, heads, head_dim, area*L) -> (B, heads, area, L, head_dim)
-        q, k, v = (t.reshape(b, self.num_heads, self.head_dim, a, n // a).permute(0, 1, 3, 4, 2) for t in (q, k, v))
-        y = attend(q, k, v, self.backend)
-        y = y.permute(0, 1, 4, 2, 3).reshape(b, c, h, w)
-        return self.proj(y + self.pe(v_img))
+        y = attend(q, k, v, self.backend).reshape(b, h, w, c).permute(0, 3, 1, 2)
+        y = self.proj(y + self.pe(v_img) if torch.is_grad_enabled() else y.add_(self.pe(v_img)))
+        return y.contiguous() if nchw else y

@@ -9,7 +9,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from .attention import AAttn
 
-__all__ = ["A2C2f", "A2C2fTurbo", "ABlock"]
+__all__ = ["A2C2f", "A2C2fTurbo", "A2C2fUltralytics", "ABlock"]
 
 
 class ABlock(nn.Module):
@@ -50,9 +50,16 @@ class ABlock(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply attention and MLP, both residual."""
-        x = x + self.attn(x)
-        return x + self.mlp(x)
+        """Apply attention and MLP, both residual; runs channels-last, returns the input's memory format."""
+        nchw = not x.is_contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        if torch.is_grad_enabled():  # autograd may keep the branch outputs: no in-place adds
+            x = x + self.attn(x)
+            x = x + self.mlp(x)
+        else:  # inference: add into the fresh branch outputs instead of allocating two more maps
+            x = self.attn(x).add_(x)
+            x = self.mlp(x).add_(x)
+        return x.contiguous() if nchw else x
 
 
 class A2C2f(nn.Module):
@@ -129,14 +136,26 @@ class A2C2f(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the stages, fuse their concatenation and apply the optional scaled residual."""
+        attention = len(self.m) > 0 and isinstance(self.m[0], nn.Sequential)  # ABlock stages (C3k otherwise)
+        nchw = attention and not x.is_contiguous(memory_format=torch.channels_last)
+        if nchw:  # area attention runs channels-last (see AAttn.forward): convert once, for the whole block
+            x = x.contiguous(memory_format=torch.channels_last)
         y = [self.cv1(x)]
         for m in self.m:
             y.append(m(y[-1]))
         y = self.cv2(torch.cat(y, 1))
-        return y if self.gamma is None else x + self.gamma.view(1, -1, 1, 1) * y
+        if self.gamma is not None:
+            y = x + self.gamma.view(1, -1, 1, 1) * y
+        return y.contiguous() if nchw else y
 
 
 class A2C2fTurbo(A2C2f):
     """A2C2f whose attention uses the official turbo layout (``qk`` + ``v`` projections, 5x5 position perceiver)."""
 
     layout = "turbo"
+
+
+class A2C2fUltralytics(A2C2f):
+    """A2C2f whose attention uses Ultralytics' YOLO12 layout (``qkv`` projection, 7x7 position perceiver, no bias)."""
+
+    layout = "ultralytics"
