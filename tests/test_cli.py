@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 
 from ultra_yolov12 import cli
 from ultra_yolov12.cli import COMMANDS, Command, main, parse_value
@@ -40,6 +43,11 @@ def tiny(tmp_path, monkeypatch):
             def anything(**kwargs):
                 return {k: repr(v) for k, v in kwargs.items()}
 
+            def reporter(verbose: bool = True):
+                if verbose:
+                    print("reported by the function")
+                return {"value": 1}
+
             def fails(path: str = "missing.jpg"):
                 raise FileNotFoundError(f"no such image: {path}")
 
@@ -53,6 +61,7 @@ def tiny(tmp_path, monkeypatch):
     for name, target in [
         ("tiny", "tiny_target:run"),
         ("anything", "tiny_target:anything"),
+        ("reporter", "tiny_target:reporter"),
         ("fails", "tiny_target:fails"),
         ("bug", "tiny_target:bug"),
         ("needs-dep", "needs_dep:go"),
@@ -146,6 +155,10 @@ def test_keys_become_typed_keyword_arguments(tiny, capsys):
     }
     assert main(["anything", "any-key=1", "other=a,b"]) == 0  # **kwargs: any key passes through
     assert json.loads(capsys.readouterr().out) == {"any_key": "1", "other": "['a', 'b']"}
+    assert main(["reporter"]) == 0  # a function that reports itself (verbose=True) is not echoed as JSON
+    assert capsys.readouterr().out == "reported by the function\n"
+    assert main(["reporter", "verbose=false"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"value": 1}
     assert main(["tiny", "help"]) == 0
     lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
     assert "a=... A number." in lines and "b=0.5 Another one, described on two lines." in lines
@@ -217,3 +230,24 @@ def test_console_script_and_python_m(tmp_path, bus_jpg):
     assert r.returncode == 0, r.stderr
     assert f"saved to {tmp_path.resolve() / 'exp'}" in r.stdout  # the run directory is printed
     assert (tmp_path / "exp" / "bus.png").is_file()
+
+
+def test_checks_and_convert_are_wired(tmp_path, capsys):
+    """The commands of the other modules, end to end (skipped only in a checkout without those modules)."""
+    if (
+        importlib.util.find_spec("ultra_yolov12.checkpoints") is None
+        or importlib.util.find_spec("ultra_yolov12.checks") is None
+    ):
+        pytest.skip("ultra_yolov12.checks / ultra_yolov12.checkpoints are not part of this checkout")
+    assert main(["checks", "verbose=false"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["versions"]["ultra-yolov12"] and "flash_attn" in report
+
+    from ultra_yolov12.heatmap import build_yolo
+
+    ckpt = tmp_path / "v12.pt"
+    torch.save({"model": copy.deepcopy(build_yolo("yolov12n.yaml").model).half(), "train_args": {}}, ckpt)
+    assert main(["convert", f"source={ckpt}", "to=ultralytics"]) == 0
+    assert (tmp_path / "v12-ultralytics.pt").is_file()
+    assert main(["convert", f"source={ckpt}", "to=ultralitics"]) == 1
+    assert "unknown target layout" in capsys.readouterr().err

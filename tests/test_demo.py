@@ -152,9 +152,14 @@ def test_browser_upload_shows_detections_heatmap_and_list(server, bus_jpg):
         # The detection list: the table's text holds the header, then 5 rows of 7 cells. (Gradio renders the table
         # virtually, so its cells are read through innerText rather than per-element .text.)
         table = driver.find_element(By.ID, "detections")
-        cells = wait.until(lambda d: table.get_attribute("innerText").split()[1 + len(COLUMNS) :] or None)
-        assert table.get_attribute("innerText").split()[1 : 1 + len(COLUMNS)] == COLUMNS
-        assert len(cells) == 5 * len(COLUMNS)
+
+        def cells(d):
+            words = table.get_attribute("innerText").split()
+            starts = [i for i in range(len(words)) if words[i : i + len(COLUMNS)] == COLUMNS]
+            return words[starts[-1] + len(COLUMNS) :] if starts and len(words) > starts[-1] + len(COLUMNS) else None
+
+        cells = wait.until(cells)
+        assert len(cells) == 5 * len(COLUMNS), table.get_attribute("innerText")
         for i in range(5):
             n, cls, conf, x1, y1, x2, y2 = cells[i * 7 : i * 7 + 7]
             assert int(n) == i + 1 and 0 <= float(conf) <= 1

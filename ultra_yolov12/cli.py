@@ -297,8 +297,12 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
-def _print_result(result: Any) -> None:
-    if isinstance(result, dict):  # metrics and the like: the command line is the only place to show them
+def _print_result(fn: Callable, kwargs: dict, result: Any) -> None:
+    """Print a dict result (metrics and the like) as JSON, unless the function reports itself (``verbose=True``)."""
+    params, _ = _parameters(fn)
+    if "verbose" in params and kwargs.get("verbose", params["verbose"].default):
+        return
+    if isinstance(result, dict):
         print(json.dumps(result, indent=2, default=str))
 
 
@@ -340,7 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(e))
         return 2
     try:
-        _print_result(fn(**kwargs))
+        _print_result(fn, kwargs, fn(**kwargs))
+    except BrokenPipeError:  # `ultra-yolov12 ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
