@@ -13,7 +13,7 @@ DATA = Path(__file__).parent / "data"
 
 # Ultralytics reads its settings dir at import: keep the suite away from the user's and run fully offline.
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="ultra_yolov12_tests_"))
-os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_OFFLINE", "true")  # "true": 8.3.0 accepts no other spelling
 
 from ultralytics.utils import ASSETS  # noqa: E402
 
