@@ -267,10 +267,21 @@ def test_onnx_export_has_only_standard_ops_and_matches_pytorch(tmp_path):
 # --- checks ---------------------------------------------------------------------------------------------------------
 
 
-def test_checks_reports_versions_backends_and_flash(caplog, capsys):
+def test_checks_reports_versions_backends_and_flash():
+    import logging
+
+    from ultralytics.utils import LOGGER
+
     from ultra_yolov12.checks import checks
 
-    report = checks(verbose=True)
+    lines = []  # Ultralytics' LOGGER does not propagate and its handler holds the stdout of its first use
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())
+    LOGGER.addHandler(handler)
+    try:
+        report = checks(verbose=True)
+    finally:
+        LOGGER.removeHandler(handler)
     assert report["versions"]["ultra-yolov12"] == ultra_yolov12.__version__
     assert report["versions"]["torch"] == __import__("importlib.metadata").metadata.version("torch")
     assert report["device"]["cpu_count"] == os.cpu_count() and report["device"]["cpu"]
@@ -282,6 +293,6 @@ def test_checks_reports_versions_backends_and_flash(caplog, capsys):
     p5 = cases[("P5", 8, "cpu", "float32", "training")]
     assert (p5["area"], p5["tokens"], p5["heads"], p5["backend"]) == (1, 400, 4, "sdpa")
     assert cases[("P4", 8, "cuda", "float16", "inference")]["backend"] == ("flash" if FLASH_OK else "sdpa")
-    text = caplog.text + capsys.readouterr().out
+    text = "\n".join(lines)
     assert f"flash-attn  {'usable' if FLASH_OK else 'unusable'}: {report['flash_attn']['reason']}" in text
     assert "yolov12n P4 area 4, cpu float32 inference, batch 8" in text
