@@ -12,8 +12,10 @@ from ._ultralytics import check_version as _check_version
 _check_version(_host.__version__)  # before anything below imports ultralytics.nn
 
 from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister  # noqa: E402
+from .coco import coco_eval  # noqa: E402
 from .configs import available as available_configs  # noqa: E402
 from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend  # noqa: E402
+from .recipes import add_albumentations, recipe, recipe_args  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -25,9 +27,13 @@ __all__ = [
     "ABlock",
     "UnsupportedUltralyticsError",
     "__version__",
+    "add_albumentations",
     "available_configs",
+    "coco_eval",
     "get_backend",
     "is_registered",
+    "recipe",
+    "recipe_args",
     "register",
     "set_backend",
     "unregister",
