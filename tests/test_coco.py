@@ -1,4 +1,4 @@
-"""``ultra_yolov12.coco_eval``: COCO metrics for any YOLO dataset, equal to a plain pycocotools run on its JSON files."""
+"""``ultra_yolov12.coco_eval``: COCO metrics for any YOLO dataset, equal to plain pycocotools on its JSON files."""
 
 from __future__ import annotations
 
