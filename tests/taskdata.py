@@ -160,8 +160,8 @@ def build_cls(root: Path, coco8_yaml: Path, pad: float = 0.1) -> Path:
 def bus_frames(bus_jpg: Path, n: int = 8, size: tuple[int, int] = (240, 320)) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` frames panning and zooming across ``bus.jpg``, each with its ``(K, 5)`` labels ``class, cx, cy, w, h``.
 
-    The crop window moves from the top-left to the bottom-right and shrinks from 700x933 to 600x800 pixels, so objects
-    move and grow a little between frames; boxes less than half visible in a frame are dropped.
+    The first frame is the whole image; then the crop window shrinks to 600x800 pixels while it moves towards the
+    bottom-right corner, so objects move and grow a little between frames; boxes less than half visible are dropped.
     """
     im = cv2.imread(str(bus_jpg))
     ih, iw = im.shape[:2]
@@ -169,7 +169,8 @@ def bus_frames(bus_jpg: Path, n: int = 8, size: tuple[int, int] = (240, 320)) ->
     out = []
     for i in range(n):
         f = i / max(n - 1, 1)
-        cw, ch = 700 - 100 * f, (700 - 100 * f) * 4 / 3
+        cw = iw - (iw - 600) * f
+        ch = cw * ih / iw
         x0, y0 = (iw - cw) * f, (ih - ch) * f
         crop = cv2.resize(im[int(y0) : int(y0 + ch), int(x0) : int(x0 + cw)], size, interpolation=cv2.INTER_AREA)
         xy = boxes[:, 1:] - [x0, y0, x0, y0]
@@ -244,12 +245,18 @@ BUS_TRAIN = dict(
 def bus_detector(root: Path, bus_jpg: Path, cfg: str = "yolov12n.yaml") -> Path:
     """``best.pt`` of ``cfg`` trained on the bus frames (``BUS_TRAIN``), trained once per process and ``cfg``."""
     if cfg not in _CACHE:
+        import albumentations as A
         from ultralytics import YOLO
+
+        import ultra_yolov12
 
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         data = build_bus_detect(root, bus_jpg, n=16)
         model = YOLO(cfg)
+        # Older Ultralytics releases (8.3.0 among them) do not seed Albumentations 2.x's own RNG, so its default 1 %
+        # blur/gray steps make runs differ; an empty pixel step keeps training reproducible on every release.
+        ultra_yolov12.add_albumentations(model, [A.ToGray(p=0.0)])
         model.train(data=str(data), project=str(root / "runs"), name="bus", exist_ok=True, **BUS_TRAIN)
         _CACHE[cfg] = Path(model.trainer.best)
     return _CACHE[cfg]

@@ -1,11 +1,12 @@
 """Export YOLOv12 with stock Ultralytics (Python API and ``yolo`` CLI) and check the exported models predict the same.
 
 What is compared:
-- v1.0 layout: yolov12n trained on the bus frames (``taskdata.bus_detector``; it finds the bus) is exported to ONNX,
-  TorchScript and OpenVINO; each file, loaded back with ``YOLO(file)``, must give the PyTorch model's detections on
-  ``bus.jpg`` and ``zidane.jpg`` at ``conf=0.01`` (a real bus detection above 0.5 among them): same count, same classes,
-  box corners within 1 px, scores within 1e-3 (OpenVINO on a CPU where it computes in bfloat16 by default: 4 px and
-  1e-2), and the raw head output of each runtime at fp32 must match PyTorch's (boxes 1e-2 px, scores 1e-4).
+- v1.0 layout: yolov12n trained on the bus frames (``taskdata.bus_detector``) is exported to ONNX, TorchScript and
+  OpenVINO; each file, loaded back with ``YOLO(file)``, must give the PyTorch model's detections on ``bus.jpg`` and
+  ``zidane.jpg`` at ``conf=0.01`` (in bus.jpg: the bus, conf > 0.25, IoU > 0.5 with its hand label; in zidane.jpg the
+  over-fitted model sees "buses" too): same count, same classes, box corners within 1 px, scores within 1e-3
+  (OpenVINO on a CPU where it computes in bfloat16 by default: 4 px and 1e-2), and the raw head output of each
+  runtime at fp32 must match PyTorch's (boxes 1e-2 px, scores 1e-4).
 - turbo layout: a freshly built yolov12n-turbo (random weights find nothing) is exported to ONNX with dynamic axes;
   its raw head output (boxes and all 80 class scores of every anchor) from ONNX Runtime must match PyTorch's for a
   batch of 1 and a batch of 2 images at 64 px, and a batch of 2 at 96 px.
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from taskdata import bus_detector
+from taskdata import BUS_BOXES, bus_detector
 from ultralytics import YOLO
 from ultralytics.utils import LOGGER
 
@@ -87,8 +88,16 @@ def reference(bus_pt, bus_jpg, zidane_jpg) -> dict:
     """PyTorch detections of the bus model on both images."""
     model = YOLO(bus_pt)
     ref = {im.name: detections(model, im) for im in (bus_jpg, zidane_jpg)}
-    assert max(s for c, s, _ in ref["bus.jpg"] if c == 1) > 0.5, "the bus model no longer finds the bus"
+    bus = np.array(BUS_BOXES[0][1:], dtype=np.float32)
+    found = [s for c, s, b in ref["bus.jpg"] if c == 1 and s > 0.25 and box_iou(b, bus) > 0.5]
+    assert found, f"the bus model no longer finds the bus in bus.jpg: {ref['bus.jpg']}"
     return ref
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    w, h = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None)
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def openvino_runs_bf16() -> bool:
@@ -160,19 +169,20 @@ def _batch(*images: Path, size: int = IMGSZ) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_turbo_onnx_dynamic_batch_matches_pytorch_raw_outputs(tmp_path, bus_jpg, zidane_jpg):
+def test_turbo_onnx_dynamic_batch_matches_pytorch_raw_outputs(tmp_path, bus_jpg, zidane_jpg, monkeypatch):
     import onnxruntime as ort
 
-    model = YOLO("yolov12n-turbo.yaml")
-    model.save(tmp_path / "turbo.pt")
+    monkeypatch.chdir(tmp_path)  # a model built from a YAML exports next to the YAML's bare name, i.e. into the cwd
+    model = YOLO("yolov12n-turbo.yaml")  # exported straight from memory: 8.3.0's model.save() needs a loaded .pt
     with LogCapture() as log:
-        path = YOLO(tmp_path / "turbo.pt").export(format="onnx", imgsz=IMGSZ, dynamic=True, device="cpu")
+        path = model.export(format="onnx", imgsz=IMGSZ, dynamic=True, device="cpu")
     log.assert_no_install_attempt()
+    assert Path(path).resolve().parent == tmp_path.resolve()
 
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
     assert not isinstance(inp.shape[0], int), f"batch axis is not dynamic: {inp.shape}"
-    net = YOLO(tmp_path / "turbo.pt").model.float().eval()
+    net = model.model.float().eval()
     for images, size in [((bus_jpg,), IMGSZ), ((bus_jpg, zidane_jpg), IMGSZ), ((bus_jpg, zidane_jpg), 96)]:
         x = _batch(*images, size=size)
         with torch.no_grad():

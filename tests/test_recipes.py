@@ -68,8 +68,13 @@ def test_recipe_training_with_default_then_custom_albumentations(coco8_yaml, tmp
     in a custom pipeline (ToGray, p=1) that the samples show, and it survives ``close_mosaic``'s rebuild."""
     model = YOLO("yolov12n.yaml")
     ultra_yolov12.add_albumentations(model, [A.ToGray(p=1.0)])
-    seen = {}
-    model.add_callback("on_pretrain_routine_end", lambda t: seen.update(start=is_gray(t.train_loader.dataset[0])))
+    seen, args = {}, {}
+
+    def on_pretrain_routine_end(trainer):
+        seen["start"] = is_gray(trainer.train_loader.dataset[0])
+        args.update(vars(trainer.args))  # copied now: close_mosaic zeroes mosaic/mixup/copy_paste in place on 8.3.0
+
+    model.add_callback("on_pretrain_routine_end", on_pretrain_routine_end)
     model.add_callback("on_train_end", lambda t: seen.update(end=is_gray(t.train_loader.dataset[1])))
     overrides = dict(SHORT, close_mosaic=1, hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)  # HSV jitter would colour gray images
     log = LogCapture()
@@ -78,8 +83,7 @@ def test_recipe_training_with_default_then_custom_albumentations(coco8_yaml, tmp
         model.train(data=str(coco8_yaml), project=str(tmp_path), name="r", **ultra_yolov12.recipe("s", **overrides))
     finally:
         LOGGER.removeHandler(log)
-    args = model.trainer.args
-    assert (args.scale, args.mixup, args.copy_paste, args.mosaic) == (0.9, 0.05, 0.15, 1.0)
+    assert (args["scale"], args["mixup"], args["copy_paste"], args["mosaic"]) == (0.9, 0.05, 0.15, 1.0)
     albu = [line for line in log.lines if "albumentations: " in line]
     assert any("Blur(" in line for line in albu), f"Ultralytics' default Albumentations step was not built: {albu}"
     assert any("ToGray(" in line for line in albu), albu
