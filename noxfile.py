@@ -10,7 +10,7 @@ import nox
 nox.options.sessions = ["tests", "tests_oldest"]
 nox.options.reuse_existing_virtualenvs = True
 
-OLDEST = ["ultralytics==8.3.0", "torch==2.4.1", "torchvision==0.19.1", "numpy<2"]
+OLDEST = ["ultralytics==8.3.0", "torch==2.4.1", "torchvision==0.19.1", "numpy<2", "onnxslim==0.1.34"]
 
 
 @nox.session(python=False)

@@ -7,9 +7,11 @@ YOLOv12 checkpoints of every code base work as usual.
 
 from ._ultralytics import SUPPORTED_TEXT, UnsupportedUltralyticsError, is_registered, register, unregister
 from .checkpoints import convert
+from .coco import coco_eval
 from .configs import available as available_configs
 from .heatmap import heatmap
 from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend
+from .recipes import add_albumentations, recipe, recipe_args
 
 __version__ = "0.1.0"
 
@@ -21,11 +23,15 @@ __all__ = [
     "ABlock",
     "UnsupportedUltralyticsError",
     "__version__",
+    "add_albumentations",
     "available_configs",
+    "coco_eval",
     "convert",
     "get_backend",
     "heatmap",
     "is_registered",
+    "recipe",
+    "recipe_args",
     "register",
     "set_backend",
     "unregister",

@@ -25,6 +25,8 @@ never edited.
    are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
 5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
    pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
+6. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+   trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 """
 
 from __future__ import annotations
@@ -281,6 +283,84 @@ def stock_pickling():
         finally:
             for n in added:
                 delattr(block, n)
+
+
+# --- 6. custom Albumentations ---------------------------------------------------------------------------------------
+# Ultralytics >= 8.3.226 takes ``model.train(augmentations=[...])``; older releases build a fixed pipeline. This swaps
+# the ``ultralytics.data.augment.Albumentations`` step of a built training dataset for one running the given transforms.
+
+
+def albumentations_takes_transforms() -> bool:
+    """Whether the installed ``Albumentations`` step accepts custom transforms (Ultralytics >= 8.3.226)."""
+    import inspect
+
+    from ultralytics.data.augment import Albumentations
+
+    return "transforms" in inspect.signature(Albumentations.__init__).parameters
+
+
+def _albumentations_step(transforms: list, flip_idx=None):
+    import albumentations as A
+    from ultralytics.data.augment import Albumentations
+    from ultralytics.utils import LOGGER, colorstr
+
+    if albumentations_takes_transforms():  # the release's own constructor handles boxes, masks and keypoints
+        return Albumentations(p=1.0, transforms=list(transforms), flip_idx=flip_idx)
+    spatial = [type(t).__name__ for t in transforms if isinstance(t, A.DualTransform)]
+    if spatial:
+        raise ValueError(
+            f"spatial Albumentations transforms {spatial} move boxes, which this Ultralytics release's Albumentations "
+            "step cannot follow; use pixel-level transforms only, or upgrade to ultralytics>=8.3.226 and pass "
+            "augmentations=[...] to model.train"
+        )
+    step = Albumentations.__new__(Albumentations)  # skip __init__: it would build and log the default pipeline
+    step.p, step.transform, step.contains_spatial = 1.0, A.Compose(list(transforms)), False
+    step.topology_transforms, step.flip_idx = [], flip_idx
+    LOGGER.info(colorstr("albumentations: ") + ", ".join(str(t) for t in transforms))
+    return step
+
+
+def _swap_albumentations(compose, transforms: list) -> int:
+    """Replace every Albumentations step in an Ultralytics ``Compose`` (recursively); return how many."""
+    from ultralytics.data.augment import Albumentations
+
+    steps = getattr(compose, "transforms", None)
+    if not isinstance(steps, list):
+        return 0
+    n = 0
+    for i, t in enumerate(steps):
+        if isinstance(t, Albumentations):
+            steps[i] = _albumentations_step(transforms, getattr(t, "flip_idx", None))
+            n += 1
+        else:
+            n += _swap_albumentations(t, transforms)
+    return n
+
+
+def use_albumentations(trainer, transforms: list) -> int:
+    """Make ``trainer``'s training dataset run ``transforms`` in place of Ultralytics' default Albumentations step.
+
+    Call it once the dataloaders exist (an ``on_pretrain_routine_end`` callback). The dataset's ``build_transforms``
+    is wrapped so the pipeline survives ``close_mosaic``'s rebuild, and the loader is reset so worker processes see
+    it. Returns the number of steps replaced (0 for datasets without one, e.g. classification).
+    """
+    dataset = trainer.train_loader.dataset
+    if not hasattr(dataset, "build_transforms"):
+        return 0
+    n = _swap_albumentations(dataset.transforms, transforms)
+    if n and not getattr(dataset, "_ultra_yolov12_albumentations", False):
+        build = dataset.build_transforms
+
+        def build_transforms(hyp=None):
+            t = build(hyp)
+            _swap_albumentations(t, transforms)
+            return t
+
+        dataset.build_transforms = build_transforms
+        dataset._ultra_yolov12_albumentations = True
+        if hasattr(trainer.train_loader, "reset"):
+            trainer.train_loader.reset()
+    return n
 
 
 # --- registration ---------------------------------------------------------------------------------------------------
