@@ -311,7 +311,7 @@ def test_benchmark_pair_has_the_same_weights_and_outputs():
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
         ya, yb = a(x)[0], b(x)[0]
-    assert ya[:, 4:].std() > 0.05  # lively class scores (fresh weights give ~0.001): the comparison means something
+    assert ya[:, 4:].std() > 0.01  # lively class scores (fresh weights: ~3e-5), so the comparison means something
     assert_close(yb, ya, 1e-5, "plugin vs built-in yolo12n")
     t = interleaved({"a": lambda: None, "b": lambda: None}, reps=4, warmup=1)
     assert [len(v) for v in t.values()] == [4, 4]
