@@ -6,14 +6,16 @@ reports the medians, their ratio (plugin / built-in: below 1 is better) and the 
 
 - CPU inference: ``model.fuse()`` (both sides fold Conv+BN), eval, ``torch.inference_mode()``, fp32, 640x640 random
   input, batch 1 and 8, network forward only (pre/post-processing is the same code on both sides).
-- Training step: forward + ``model.loss`` + backward at batch 8, 640, fp32. Each side runs in a fresh subprocess, so
-  the process's peak resident memory (``ru_maxrss``) belongs to that side alone; subprocesses alternate A B A B and
-  two warm-up steps precede the timed ones. Reported: median step time, peak RSS of the whole process (interpreter,
-  torch and model included, the same on both sides), and the RSS growth during the steps.
+- Training step: forward + ``model.loss`` + backward at batch 8, 640, fp32. Time: both sides in this process,
+  alternating step by step (A B A B) after two warm-up rounds, on the same batch. Memory: each side in a fresh
+  subprocess (two steps), so the process's peak resident memory (``ru_maxrss``) belongs to that side alone; reported
+  as the whole process's peak (interpreter, torch and model included, the same on both sides) and as its growth
+  during the steps.
 - ONNX Runtime: each side exported by Ultralytics (``format=onnx``, 640, simplified), CPUExecutionProvider with the
   same thread count, batch 1; ``yolo11n`` for reference. Needs ``onnxruntime`` (extra ``export``), else skipped.
 - GPU, only when CUDA is available: fp16 inference at batch 1 and 8, and the training step at batch 16 under fp16
-  autocast (Ultralytics trains with AMP) for scales s and x: time and peak memory (``torch.cuda.max_memory_allocated``).
+  autocast (Ultralytics trains with AMP) for scales s and x: time, and peak memory (``torch.cuda.max_memory_allocated``
+  in a fresh subprocess per side).
 
 Weights: Ultralytics' ``yolo12<scale>.yaml`` is built and given deterministic, non-degenerate weights; the same state
 dict is loaded into the plugin's ``yolov12<scale>.yaml`` after dropping its position-perceiver conv bias (Ultralytics'
@@ -212,10 +214,50 @@ def cpu_inference(scale: str, batch: int, reps: int, timer) -> dict:
     return {**compare(t["builtin"], t["plugin"]), "max_rel_diff": diff}
 
 
-def _train_worker(side: str, scale: str, weights: str, batch: int, steps: int, threads: int, timer: str, device: str):
-    """One side's training steps in this (fresh) process; prints one ``RESULT {json}`` line."""
-    from ultralytics import YOLO
+def _train_batch(batch: int, device: torch.device, seed: int = 0) -> dict:
+    """A detection training batch: random images, four random boxes per image (the loss needs real targets)."""
+    g = torch.Generator().manual_seed(seed)
+    n = 4 * batch
+    return {
+        "img": torch.rand(batch, 3, IMGSZ, IMGSZ, generator=g).to(device),
+        "batch_idx": torch.arange(batch).repeat_interleave(4).float().to(device),
+        "cls": torch.randint(0, 80, (n, 1), generator=g).float().to(device),
+        "bboxes": (torch.rand(n, 4, generator=g) * 0.5 + 0.25).to(device),
+    }
+
+
+def _train_step(model: torch.nn.Module, batch: dict) -> None:
+    """Forward + loss + backward, as one step of Ultralytics' trainer (fp16 autocast on CUDA, as its AMP)."""
+    cuda = batch["img"].is_cuda
+    with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+        loss, _ = model.loss(batch)
+    loss.sum().backward()
+    model.zero_grad(set_to_none=True)
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def _for_training(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     from ultralytics.cfg import get_cfg
+
+    model = model.to(device).train()
+    model.args = get_cfg()  # the loss reads its gains from here, as under Ultralytics' trainer
+    return model
+
+
+def training_time(scale: str, batch: int, reps: int, timer, device: str = "cpu") -> dict:
+    """Step time of both sides in this process, interleaved step by step after two warm-up rounds."""
+    dev = torch.device(device)
+    builtin, plugin = model_pair(scale)
+    a, b = _for_training(builtin.model, dev), _for_training(plugin.model, dev)
+    data = _train_batch(batch, dev)
+    t = interleaved({"builtin": lambda: _train_step(a, data), "plugin": lambda: _train_step(b, data)}, reps, 2, timer)
+    return compare(t["builtin"], t["plugin"])
+
+
+def _memory_worker(side: str, scale: str, weights: str, batch: int, threads: int, device: str) -> None:
+    """One side's peak memory over two training steps, in this fresh process; prints one ``RESULT {json}`` line."""
+    from ultralytics import YOLO
 
     torch.set_num_threads(threads)
     state = torch.load(weights, weights_only=True)
@@ -226,45 +268,21 @@ def _train_worker(side: str, scale: str, weights: str, batch: int, steps: int, t
         model = plugin_with_weights(scale, state).model
     del state
     dev = torch.device(device)
-    model = model.to(dev).train()
-    model.args = get_cfg()  # the loss reads its gains from here, as under Ultralytics' trainer
+    model = _for_training(model, dev)
     gc.collect()
-    g = torch.Generator().manual_seed(0)
-
-    def make_batch():
-        n = 4 * batch  # four boxes per image
-        return {
-            "img": torch.rand(batch, 3, IMGSZ, IMGSZ, generator=g).to(dev),
-            "batch_idx": torch.arange(batch).repeat_interleave(4).float().to(dev),
-            "cls": torch.randint(0, 80, (n, 1), generator=g).float().to(dev),
-            "bboxes": (torch.rand(n, 4, generator=g) * 0.5 + 0.25).to(dev),
-        }
-
-    cuda = dev.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    clock = TIMERS[timer]
     rss_before = peak_rss_mb()
-    warmup, times = 2, []
-    for _ in range(warmup + steps):
-        b = make_batch()
-        sync()
-        t = clock()
-        with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
-            loss, _ = model.loss(b)
-        loss.sum().backward()
-        sync()
-        times.append(clock() - t)
-        model.zero_grad(set_to_none=True)
+    for _ in range(2):
+        _train_step(model, _train_batch(batch, dev))
     result = {
-        "times": times[warmup:],
         "rss_before_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
-        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
     }
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def training_step(scale: str, batch: int, steps: int, rounds: int, threads: int, timer: str, device="cpu") -> dict:
+def training_memory(scale: str, batch: int, rounds: int, threads: int, device: str = "cpu") -> dict:
+    """Peak memory of each side's training steps, each side in fresh subprocesses (alternating A B A B)."""
     builtin, _ = model_pair(scale)
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "weights.pt"
@@ -273,22 +291,17 @@ def training_step(scale: str, batch: int, steps: int, rounds: int, threads: int,
         res = {"builtin": [], "plugin": []}
         path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}  # this very package, in a fresh process
-        for r in range(rounds):
+        for _ in range(rounds):
             for side in ("builtin", "plugin"):
-                cmd = [sys.executable, "-m", "ultra_yolov12.benchmark", "_train", side, scale, str(weights)]
-                cmd += [str(batch), str(steps), str(threads), timer, device]
+                cmd = [sys.executable, "-m", "ultra_yolov12.benchmark", "_memory", side, scale, str(weights)]
+                cmd += [str(batch), str(threads), device]
                 p = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
                 if p.returncode or not line:
-                    raise RuntimeError(f"training worker failed: {' '.join(cmd)}\n{p.stdout[-2000:]}{p.stderr[-3000:]}")
+                    raise RuntimeError(f"memory worker failed: {' '.join(cmd)}\n{p.stdout[-2000:]}{p.stderr[-3000:]}")
                 res[side].append(json.loads(line[0][len("RESULT ") :]))
-                _log(
-                    f"  train {scale} round {r + 1}/{rounds} {side}: "
-                    + ", ".join(f"{t:.2f}" for t in res[side][-1]["times"])
-                )
-    out = {"time": compare(*([t for x in res[s] for t in x["times"]] for s in ("builtin", "plugin")))}
     key = "peak_rss_mb" if device == "cpu" else "peak_gpu_mb"
-    out["memory"] = compare([x[key] for x in res["builtin"]], [x[key] for x in res["plugin"]])
+    out = {"memory": compare([x[key] for x in res["builtin"]], [x[key] for x in res["plugin"]])}
     if device == "cpu":
         growth = {s: [x["peak_rss_mb"] - x["rss_before_mb"] for x in res[s]] for s in res}
         out["rss_growth"] = compare(growth["builtin"], growth["plugin"])
@@ -471,8 +484,9 @@ def run(
             add(f"CPU inference {scale} batch {batch}", f"cpu_b{batch}", "ms", r, max_rel_diff=r["max_rel_diff"])
     if train:
         for scale in scales:
-            r = training_step(scale, 8, 2 if quick else 3, 1 if quick else 2, threads, timer)
-            add(f"CPU training step {scale} batch 8: time", "train_time", "s", r["time"])
+            r = training_time(scale, 8, 3 if quick else 5, clock)
+            add(f"CPU training step {scale} batch 8: time", "train_time", "s", r)
+            r = training_memory(scale, 8, 1 if quick else 2, threads)
             add(f"CPU training step {scale} batch 8: peak RSS", "train_rss", "MB", r["memory"])
             add(f"CPU training step {scale} batch 8: RSS growth during steps", "info", "MB", r["rss_growth"])
     notes = []
@@ -500,8 +514,9 @@ def run(
                 r = gpu_inference(scale, batch, 20 if quick else 100)
                 add(f"GPU fp16 inference {scale} batch {batch}", "info", "ms", r, max_rel_diff=r["max_rel_diff"])
         for scale in ("s", "x"):
-            r = training_step(scale, 16, 2, 1 if quick else 2, threads, "wall", device="cuda")
-            add(f"GPU AMP training step {scale} batch 16: time", "info", "s", r["time"])
+            r = training_time(scale, 16, 5 if quick else 20, time.perf_counter, device="cuda")
+            add(f"GPU AMP training step {scale} batch 16: time", "info", "s", r)
+            r = training_memory(scale, 16, 1, threads, device="cuda")
             kind = "gpu_train_mem_x" if scale == "x" else "info"
             add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
     else:
@@ -543,6 +558,6 @@ def run(
     return {"machine": info, "rows": rows, "files": [str(f) for f in files]}
 
 
-if __name__ == "__main__" and len(sys.argv) == 10 and sys.argv[1] == "_train":  # see training_step
-    side_, scale_, weights_, batch_, steps_, threads_, timer_, device_ = sys.argv[2:]
-    _train_worker(side_, scale_, weights_, int(batch_), int(steps_), int(threads_), timer_, device_)
+if __name__ == "__main__" and len(sys.argv) == 8 and sys.argv[1] == "_memory":  # see training_memory
+    side_, scale_, weights_, batch_, threads_, device_ = sys.argv[2:]
+    _memory_worker(side_, scale_, weights_, int(batch_), int(threads_), device_)
