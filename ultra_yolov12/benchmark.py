@@ -8,7 +8,7 @@ reports the medians, their ratio (plugin / built-in: below 1 is better) and the 
   input, batch 1 and 8, network forward only (pre/post-processing is the same code on both sides).
 - Training step: forward + ``model.loss`` + backward at batch 8, 640, fp32. Time: both sides in this process,
   alternating step by step (A B A B) after two warm-up rounds, on the same batch. Memory: each side in a fresh
-  subprocess (two steps), so the process's peak resident memory (``ru_maxrss``) belongs to that side alone; reported
+  subprocess (two steps), so the process's peak resident memory (``VmHWM``) belongs to that side alone; reported
   as the whole process's peak (interpreter, torch and model included, the same on both sides) and as its growth
   during the steps.
 - ONNX Runtime: each side exported by Ultralytics (``format=onnx``, 640, simplified), CPUExecutionProvider with the
@@ -101,8 +101,15 @@ def plugin_with_weights(scale: str, state_dict: dict):
 
 def model_pair(scale: str, seed: int = 0) -> tuple:
     """``(builtin, plugin)``: Ultralytics' ``YOLO("yolo12<scale>.yaml")`` and the plugin's, with the same weights."""
+    import ultralytics
     from ultralytics import YOLO
+    from ultralytics.nn.modules import block
 
+    if not hasattr(block, "A2C2f"):
+        raise RuntimeError(
+            f"the side-by-side benchmark needs Ultralytics' built-in YOLO12 (ultralytics>=8.3.78); "
+            f"ultralytics {ultralytics.__version__} is installed: pip install -U 'ultralytics>=8.3.78'"
+        )
     torch.manual_seed(seed)
     builtin = YOLO(f"yolo12{scale}.yaml")
     lively(builtin.model, seed)
@@ -129,12 +136,12 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1
 
 def compare(a: list[float], b: list[float]) -> dict:
     """Medians of ``a`` (built-in) and ``b`` (plugin), their ratio, and the spread of the per-round ratios ``b/a``."""
-    ratios = sorted(y / x for x, y in zip(a, b))
+    ratios = sorted(y / x for x, y in zip(a, b) if x > 0) or [math.nan]
     q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], ratios[-1]]
     return {
         "builtin": statistics.median(a),
         "plugin": statistics.median(b),
-        "ratio": statistics.median(b) / statistics.median(a),
+        "ratio": statistics.median(b) / statistics.median(a) if statistics.median(a) > 0 else math.nan,
         "pair_ratio_iqr": [q[0], q[-1]],
         "pair_ratio_range": [ratios[0], ratios[-1]],
         "n": len(ratios),
@@ -142,7 +149,18 @@ def compare(a: list[float], b: list[float]) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (``ru_maxrss``; psutil's peak working set on Windows)."""
+    """Peak resident memory of this process in MiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` (the high-water mark of this process's own memory; ``ru_maxrss`` would
+    carry over the parent's peak through fork + exec). Elsewhere ``ru_maxrss``, or psutil's peak working set on Windows.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     try:
         import resource
 
