@@ -18,12 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # a source checkout runs its own package
+os.environ.setdefault("YOLO_OFFLINE", "1")
 
-import _common as C  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import ultra_yolov12.benchmark as C  # noqa: E402
 from ultra_yolov12.nn.backends import attend  # noqa: E402
 
 D = 32  # head_dim: YOLOv12 uses one head per 32 channels
@@ -86,7 +88,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall")
-    ap.add_argument("--out", type=Path, default=C.DOCS / "attention.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "attention.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     timer = time.perf_counter if args.timer == "wall" else time.process_time

@@ -24,13 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # a source checkout runs its own package
+os.environ.setdefault("YOLO_OFFLINE", "1")
 
-import _common as C  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 
+import ultra_yolov12.benchmark as C  # noqa: E402
 from ultra_yolov12 import configs  # noqa: E402
 from ultra_yolov12.nn import AAttn  # noqa: E402
 
@@ -177,7 +179,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="area ablation for yolov12n only")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: cores)")
-    ap.add_argument("--out", type=Path, default=C.DOCS / "paper_tables.md")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "paper_tables.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()

@@ -296,3 +296,24 @@ def test_checks_reports_versions_backends_and_flash():
     text = "\n".join(lines)
     assert f"flash-attn  {'usable' if FLASH_OK else 'unusable'}: {report['flash_attn']['reason']}" in text
     assert "yolov12n P4 area 4, cpu float32 inference, batch 8" in text
+
+
+# --- benchmark helpers ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(ultralytics_blocks, "A2C2f"), reason="needs Ultralytics' built-in YOLO12 (>= 8.3.78)")
+def test_benchmark_pair_has_the_same_weights_and_outputs():
+    from ultra_yolov12.benchmark import compare, interleaved, model_pair
+
+    builtin, plugin = model_pair("n")
+    a, b = builtin.model.eval(), plugin.model.eval()
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters()) == 2_602_288
+    x = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        ya, yb = a(x)[0], b(x)[0]
+    assert ya[:, 4:].std() > 0.01  # lively class scores (fresh weights: ~3e-5), so the comparison means something
+    assert_close(yb, ya, 1e-5, "plugin vs built-in yolo12n")
+    t = interleaved({"a": lambda: None, "b": lambda: None}, reps=4, warmup=1)
+    assert [len(v) for v in t.values()] == [4, 4]
+    c = compare([1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 1.5, 2.0])
+    assert c["ratio"] == 0.5 and c["pair_ratio_range"] == [0.5, 0.5] and c["n"] == 4

@@ -1,0 +1,581 @@
+"""ultra-yolov12 against Ultralytics' built-in YOLO12 with the same weights, side by side: one table and one chart.
+
+``ultra-yolov12 benchmark`` (or ``python benchmarks/run.py`` in a source checkout, which writes to
+``docs/benchmarks/``) runs :func:`run`. Every row times the two sides interleaved (A B A B ...) after warm-up and
+reports the medians, their ratio (plugin / built-in: below 1 is better) and the spread of the per-round ratios:
+
+- CPU inference: ``model.fuse()`` (both sides fold Conv+BN), eval, ``torch.inference_mode()``, fp32, 640x640 random
+  input, batch 1 and 8, network forward only (pre/post-processing is the same code on both sides).
+- Training step: forward + ``model.loss`` + backward at batch 8, 640, fp32. Time: both sides in this process,
+  alternating step by step (A B A B) after two warm-up rounds, on the same batch. Memory: each side in a fresh
+  subprocess (two steps), so the process's peak resident memory (``VmHWM``) belongs to that side alone; reported
+  as the whole process's peak (interpreter, torch and model included, the same on both sides) and as its growth
+  during the steps.
+- ONNX Runtime: each side exported by Ultralytics (``format=onnx``, 640, simplified), CPUExecutionProvider with the
+  same thread count, batch 1; ``yolo11n`` for reference. Needs ``onnxruntime`` (extra ``export``), else skipped.
+- GPU, only when CUDA is available: fp16 inference at batch 1 and 8, and the training step at batch 16 under fp16
+  autocast (Ultralytics trains with AMP) for scales s and x: time, and peak memory (``torch.cuda.max_memory_allocated``
+  in a fresh subprocess per side).
+
+Weights: Ultralytics' ``yolo12<scale>.yaml`` is built and given deterministic, non-degenerate weights; the same state
+dict is loaded into the plugin's ``yolov12<scale>.yaml`` after dropping its position-perceiver conv bias (Ultralytics'
+YOLO12 has none), so both sides carry identical parameters, and their outputs are compared as well.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .checks import environment
+from .nn import AAttn
+
+__all__ = ["TARGETS", "compare", "interleaved", "lively", "machine_info", "model_pair", "run"]
+
+IMGSZ = 640
+TARGETS = {  # row kind -> (largest plugin/built-in ratio that meets the target, how the issue states it)
+    "cpu_b1": (0.97, "never slower; <= 0.97"),
+    "cpu_b8": (0.85, "<= 0.85"),
+    "train_time": (0.85, "<= 0.85"),
+    "train_rss": (0.95, "<= 0.95"),
+    "onnx": (1.00, "<= 1.0"),
+    "gpu_train_mem_x": (0.70, "<= 0.7 (x, batch 16)"),
+}
+TIMERS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _log(msg: str) -> None:
+    from ultralytics.utils import LOGGER, colorstr
+
+    LOGGER.info(f"{colorstr('ultra-yolov12 benchmark:')} {msg}")
+
+
+# --- models and timing ----------------------------------------------------------------------------------------------
+
+
+def lively(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give ``model`` deterministic, non-degenerate weights (unit-gain convs, random BatchNorm statistics).
+
+    Freshly initialised YOLO12 weights shrink activations towards zero, so both sides would print the same detection
+    biases whatever their attention computes; with these weights the output comparison means something. Timing is
+    unaffected: no op depends on the values and activations stay far from denormal numbers.
+    """
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.weight.data.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(m.weight[0].numel()))
+            if m.bias is not None:
+                m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model
+
+
+def plugin_with_weights(scale: str, state_dict: dict):
+    """The plugin's ``yolov12<scale>.yaml`` in Ultralytics' AAttn layout (no pe conv bias) carrying ``state_dict``."""
+    from ultralytics import YOLO
+
+    plugin = YOLO(f"yolov12{scale}.yaml")
+    for m in plugin.model.modules():
+        if isinstance(m, AAttn):  # Ultralytics' YOLO12 has no position-perceiver bias: drop ours, as its weights do
+            m.pe.conv.register_parameter("bias", None)
+            m.layout = "ultralytics"
+    plugin.model.load_state_dict(state_dict, strict=True)
+    return plugin
+
+
+def model_pair(scale: str, seed: int = 0) -> tuple:
+    """``(builtin, plugin)``: Ultralytics' ``YOLO("yolo12<scale>.yaml")`` and the plugin's, with the same weights."""
+    import ultralytics
+    from ultralytics import YOLO
+    from ultralytics.nn.modules import block
+
+    if not hasattr(block, "A2C2f"):
+        raise RuntimeError(
+            f"the side-by-side benchmark needs Ultralytics' built-in YOLO12 (ultralytics>=8.3.78); "
+            f"ultralytics {ultralytics.__version__} is installed: pip install -U 'ultralytics>=8.3.78'"
+        )
+    torch.manual_seed(seed)
+    builtin = YOLO(f"yolo12{scale}.yaml")
+    lively(builtin.model, seed)
+    plugin = plugin_with_weights(scale, builtin.model.state_dict())
+    counts = [sum(p.numel() for p in y.model.parameters()) for y in (builtin, plugin)]
+    if counts[0] != counts[1]:
+        raise RuntimeError(f"yolo12{scale} has {counts[0]:,} parameters but the plugin's model {counts[1]:,}")
+    return builtin, plugin
+
+
+def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1, timer=time.perf_counter) -> dict:
+    """Call ``fns`` round-robin (A B A B ...): ``warmup`` untimed rounds, then ``reps`` timed; seconds per call."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            t = timer()
+            f()
+            times[k].append(timer() - t)
+    return times
+
+
+def compare(a: list[float], b: list[float]) -> dict:
+    """Medians of ``a`` (built-in) and ``b`` (plugin), their ratio, and the spread of the per-round ratios ``b/a``."""
+    ratios = sorted(y / x for x, y in zip(a, b) if x > 0) or [math.nan]
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], ratios[-1]]
+    return {
+        "builtin": statistics.median(a),
+        "plugin": statistics.median(b),
+        "ratio": statistics.median(b) / statistics.median(a) if statistics.median(a) > 0 else math.nan,
+        "pair_ratio_iqr": [q[0], q[-1]],
+        "pair_ratio_range": [ratios[0], ratios[-1]],
+        "n": len(ratios),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` (the high-water mark of this process's own memory; ``ru_maxrss`` would
+    carry over the parent's peak through fork + exec). Elsewhere ``ru_maxrss``, or psutil's peak working set on Windows.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
+    except ImportError:
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / 2**20
+
+
+def machine_info(threads: int) -> dict:
+    """Date, CPU, cores, threads, OS, GPUs, versions and load average, for the report's header."""
+    env = environment()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": env["device"]["cpu"],
+        "cores": env["device"]["cpu_count"],
+        "threads": threads,
+        "os": env["device"]["os"],
+        "cuda": env["device"]["cuda"],
+        "versions": env["versions"],
+        "loadavg_start": load,
+    }
+
+
+def machine_lines(info: dict) -> list[str]:
+    """Markdown bullet lines describing the machine of ``info``."""
+    v = info["versions"]
+    keys = ("python", "torch", "ultralytics", "ultra-yolov12", "onnxruntime", "numpy")
+    lines = [
+        f"- Date: {info['date']}",
+        f"- CPU: {info['cpu']}, {info['cores']} logical cores, torch threads {info['threads']}",
+        f"- GPU: {'; '.join(info['cuda'])}",
+        f"- OS: {info['os']}",
+        "- Versions: " + ", ".join(f"{k} {v.get(k, '?')}" for k in keys),
+    ]
+    if info.get("loadavg_start") is not None:
+        end = info.get("loadavg_end")
+        lines.append(
+            f"- Load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in info['loadavg_start'])}"
+            + (f", at end {'/'.join(f'{x:.2f}' for x in end)}" if end else "")
+            + " (on 2 cores anything above ~0 means other processes shared the CPU)"
+        )
+    return lines
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``path`` through a temporary file and a rename, so that no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+# --- rows -----------------------------------------------------------------------------------------------------------
+
+
+def cpu_inference(scale: str, batch: int, reps: int, timer) -> dict:
+    builtin, plugin = model_pair(scale)
+    a, b = builtin.model.fuse(verbose=False).eval(), plugin.model.fuse(verbose=False).eval()
+    x = torch.rand(batch, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ya, yb = a(x)[0], b(x)[0]
+        diff = ((ya - yb).abs().max() / ya.abs().max()).item()
+        t = interleaved({"builtin": lambda: a(x), "plugin": lambda: b(x)}, reps=reps, warmup=2, timer=timer)
+    return {**compare(t["builtin"], t["plugin"]), "max_rel_diff": diff}
+
+
+def _train_batch(batch: int, device: torch.device, seed: int = 0) -> dict:
+    """A detection training batch: random images, four random boxes per image (the loss needs real targets)."""
+    g = torch.Generator().manual_seed(seed)
+    n = 4 * batch
+    return {
+        "img": torch.rand(batch, 3, IMGSZ, IMGSZ, generator=g).to(device),
+        "batch_idx": torch.arange(batch).repeat_interleave(4).float().to(device),
+        "cls": torch.randint(0, 80, (n, 1), generator=g).float().to(device),
+        "bboxes": (torch.rand(n, 4, generator=g) * 0.5 + 0.25).to(device),
+    }
+
+
+def _train_step(model: torch.nn.Module, batch: dict) -> None:
+    """Forward + loss + backward, as one step of Ultralytics' trainer (fp16 autocast on CUDA, as its AMP)."""
+    cuda = batch["img"].is_cuda
+    with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+        loss, _ = model.loss(batch)
+    loss.sum().backward()
+    model.zero_grad(set_to_none=True)
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def _for_training(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    from ultralytics.cfg import get_cfg
+
+    model = model.to(device).train()
+    model.args = get_cfg()  # the loss reads its gains from here, as under Ultralytics' trainer
+    return model
+
+
+def training_time(scale: str, batch: int, reps: int, timer, device: str = "cpu") -> dict:
+    """Step time of both sides in this process, interleaved step by step after two warm-up rounds."""
+    dev = torch.device(device)
+    builtin, plugin = model_pair(scale)
+    a, b = _for_training(builtin.model, dev), _for_training(plugin.model, dev)
+    data = _train_batch(batch, dev)
+    t = interleaved({"builtin": lambda: _train_step(a, data), "plugin": lambda: _train_step(b, data)}, reps, 2, timer)
+    return compare(t["builtin"], t["plugin"])
+
+
+def _memory_worker(side: str, scale: str, weights: str, batch: int, threads: int, device: str) -> None:
+    """One side's peak memory over two training steps, in this fresh process; prints one ``RESULT {json}`` line."""
+    from ultralytics import YOLO
+
+    torch.set_num_threads(threads)
+    state = torch.load(weights, weights_only=True)
+    if side == "builtin":
+        model = YOLO(f"yolo12{scale}.yaml").model
+        model.load_state_dict(state)
+    else:
+        model = plugin_with_weights(scale, state).model
+    del state
+    dev = torch.device(device)
+    model = _for_training(model, dev)
+    gc.collect()
+    rss_before = peak_rss_mb()
+    for _ in range(2):
+        _train_step(model, _train_batch(batch, dev))
+    result = {
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def training_memory(scale: str, batch: int, rounds: int, threads: int, device: str = "cpu") -> dict:
+    """Peak memory of each side's training steps, each side in fresh subprocesses (alternating A B A B)."""
+    builtin, _ = model_pair(scale)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "weights.pt"
+        torch.save(builtin.model.state_dict(), weights)
+        del builtin
+        res = {"builtin": [], "plugin": []}
+        path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path, "PYTHONWARNINGS": "ignore"}  # this very package, in a fresh process
+        for _ in range(rounds):
+            for side in ("builtin", "plugin"):
+                cmd = [sys.executable, "-m", "ultra_yolov12.benchmark", "_memory", side, scale, str(weights)]
+                cmd += [str(batch), str(threads), device]
+                p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
+                if p.returncode or not line:
+                    raise RuntimeError(f"memory worker failed: {' '.join(cmd)}\n{p.stdout[-2000:]}{p.stderr[-3000:]}")
+                res[side].append(json.loads(line[0][len("RESULT ") :]))
+    key = "peak_rss_mb" if device == "cpu" else "peak_gpu_mb"
+    out = {"memory": compare([x[key] for x in res["builtin"]], [x[key] for x in res["plugin"]])}
+    if device == "cpu":
+        growth = {s: [x["peak_rss_mb"] - x["rss_before_mb"] for x in res[s]] for s in res}
+        out["rss_growth"] = compare(growth["builtin"], growth["plugin"])
+    return out
+
+
+def onnx_rows(scales: list[str], reps: int, threads: int, timer) -> list[tuple[str, dict]]:
+    import numpy as np
+    import onnxruntime as ort
+    from ultralytics import YOLO
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd()
+        os.chdir(tmp)  # Ultralytics writes an export next to the model's name, in the working directory
+        try:
+            paths = {}
+            models = [((s, side), y) for s in scales for side, y in zip(("builtin", "plugin"), model_pair(s))]
+            reference = YOLO("yolo11n.yaml")
+            lively(reference.model)
+            models.append((("yolo11n", "ref"), reference))
+            for key, y in models:
+                f = y.export(format="onnx", imgsz=IMGSZ, simplify=True, verbose=False)
+                paths[key] = str(Path(tmp) / f"{key[0]}-{key[1]}.onnx")
+                os.replace(f, paths[key])
+        finally:
+            os.chdir(cwd)
+            torch.set_num_threads(threads)  # Ultralytics' export sets torch's thread count (cores - 1) on CPU
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sessions = {k: ort.InferenceSession(p, so, providers=["CPUExecutionProvider"]) for k, p in paths.items()}
+        x = np.random.default_rng(1).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
+
+        def runner(s):
+            name = s.get_inputs()[0].name
+            return lambda: s.run(None, {name: x})
+
+        for scale in scales:
+            a, b = sessions[(scale, "builtin")], sessions[(scale, "plugin")]
+            ya, yb = runner(a)()[0], runner(b)()[0]
+            fns = {"builtin": runner(a), "plugin": runner(b)}
+            if scale == scales[0]:
+                fns["yolo11n"] = runner(sessions[("yolo11n", "ref")])
+            t = interleaved(fns, reps=reps, warmup=3, timer=timer)
+            row = {
+                **compare(t["builtin"], t["plugin"]),
+                "max_rel_diff": float(np.abs(ya - yb).max() / np.abs(ya).max()),
+            }
+            if "yolo11n" in t:
+                row["yolo11n"] = statistics.median(t["yolo11n"])
+            rows.append((scale, row))
+    return rows
+
+
+def gpu_inference(scale: str, batch: int, reps: int) -> dict:
+    builtin, plugin = model_pair(scale)
+    a = builtin.model.fuse(verbose=False).eval().cuda().half()
+    b = plugin.model.fuse(verbose=False).eval().cuda().half()
+    x = torch.rand(batch, 3, IMGSZ, IMGSZ, device="cuda", dtype=torch.float16)
+
+    def timed(m):
+        def f():
+            m(x)
+            torch.cuda.synchronize()
+
+        return f
+
+    with torch.inference_mode():
+        ya, yb = a(x)[0].float(), b(x)[0].float()
+        diff = ((ya - yb).abs().max() / ya.abs().max()).item()
+        t = interleaved({"builtin": timed(a), "plugin": timed(b)}, reps=reps, warmup=10)
+    return {**compare(t["builtin"], t["plugin"]), "max_rel_diff": diff}
+
+
+# --- report ---------------------------------------------------------------------------------------------------------
+
+
+def _fmt(v: float, unit: str) -> str:
+    return {"ms": f"{v * 1e3:.1f} ms", "s": f"{v:.2f} s"}.get(unit, f"{v:,.0f} MB")
+
+
+def _table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| row | built-in YOLO12 | ultra-yolov12 | ratio | per-round ratios: IQR (min-max), n | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        c, target = r["cmp"], TARGETS.get(r["kind"])
+        met = "" if target is None else ("yes" if c["ratio"] <= target[0] else "**no**")
+        (lo, hi), (mn, mx) = c["pair_ratio_iqr"], c["pair_ratio_range"]
+        lines.append(
+            f"| {r['name']} | {_fmt(c['builtin'], r['unit'])} | {_fmt(c['plugin'], r['unit'])} | **{c['ratio']:.3f}** "
+            f"| {lo:.2f}-{hi:.2f} ({mn:.2f}-{mx:.2f}), {c['n']} | {target[1] if target else 'info'} | {met} |"
+        )
+    return lines
+
+
+def _chart(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = rows[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.6))
+    colors = []
+    for r in rows:
+        t = TARGETS.get(r["kind"])
+        colors.append("tab:gray" if t is None else "tab:green" if r["cmp"]["ratio"] <= t[0] else "tab:red")
+    ax.barh([r["name"] for r in rows], [r["cmp"]["ratio"] for r in rows], color=colors)
+    for i, r in enumerate(rows):
+        t = TARGETS.get(r["kind"])
+        if t:
+            ax.plot([t[0], t[0]], [i - 0.4, i + 0.4], color="black", lw=1.5)
+        ax.plot(r["cmp"]["pair_ratio_iqr"], [i, i], color="black", lw=0.8)
+    ax.axvline(1.0, color="gray", ls="--", lw=0.8)
+    ax.set_xlabel("ultra-yolov12 / Ultralytics YOLO12 (lower is better); tick: target; line: per-round IQR")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def run(
+    quick: bool = False,
+    scales: str | list[str] | None = None,
+    threads: int | None = None,
+    timer: str = "wall",
+    train: bool = True,
+    onnx: bool = True,
+    out: str | Path | None = None,
+    verbose: bool = True,
+) -> dict:
+    """Run the side-by-side suite, print a markdown table and write it with a PNG chart and a JSON file.
+
+    Args:
+        quick (bool): Scale n only with fewer repetitions (~3 min on 2 cores instead of ~15).
+        scales (str | list[str] | None): Scales to compare, e.g. ``"n,s"``; default ``n, s`` (``n`` with quick).
+        threads (int | None): torch and ONNX Runtime threads; default all logical cores.
+        timer (str): ``"wall"`` (latency, the default) or ``"cpu"`` (process CPU time: steadier on a shared machine).
+        train (bool): Include the training-step rows (fresh subprocesses).
+        onnx (bool): Include the ONNX Runtime rows (needs onnxruntime).
+        out (str | Path | None): Output directory; default ``<Ultralytics runs dir>/benchmark``.
+        verbose (bool): Log progress and print the table.
+
+    Returns:
+        (dict): ``machine`` (see :func:`machine_info`), ``rows`` (name, kind, unit, medians, ratio, spread), ``files``.
+    """
+    if timer not in TIMERS:
+        raise ValueError(f"timer must be one of {', '.join(TIMERS)}, got {timer!r}")
+    if isinstance(scales, str):
+        scales = [s.strip() for s in scales.replace(",", " ").split()]
+    scales = list(scales or (["n"] if quick else ["n", "s"]))
+    bad = [s for s in scales if s not in "nsmlx" or len(s) != 1]
+    if bad:
+        raise ValueError(f"unknown scale(s) {bad}; choose from n, s, m, l, x")
+    threads = int(threads or os.cpu_count() or 1)
+    if out is None:
+        from ultralytics.utils import SETTINGS
+
+        out = Path(SETTINGS["runs_dir"]) / "benchmark"
+    out = Path(out)
+    say = _log if verbose else (lambda _msg: None)
+    torch.set_num_threads(threads)
+    clock = TIMERS[timer]
+    info = machine_info(threads)
+    t0 = time.time()
+    rows = []
+
+    def add(name, kind, unit, cmp, **extra):
+        rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, **extra})
+        b, p = _fmt(cmp["builtin"], unit), _fmt(cmp["plugin"], unit)
+        say(f"{name}: built-in {b}, ultra-yolov12 {p}, ratio {cmp['ratio']:.3f}")
+
+    for scale in scales:
+        for batch, reps in ((1, 10 if quick else 30), (8, 3 if quick else 7)):
+            r = cpu_inference(scale, batch, reps, clock)
+            add(f"CPU inference {scale} batch {batch}", f"cpu_b{batch}", "ms", r, max_rel_diff=r["max_rel_diff"])
+    if train:
+        for scale in scales:
+            r = training_time(scale, 8, 3 if quick else 5, clock)
+            add(f"CPU training step {scale} batch 8: time", "train_time", "s", r)
+            r = training_memory(scale, 8, 1 if quick else 2, threads)
+            add(f"CPU training step {scale} batch 8: peak RSS", "train_rss", "MB", r["memory"])
+            add(f"CPU training step {scale} batch 8: RSS growth during steps", "info", "MB", r["rss_growth"])
+    notes = []
+    if onnx:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            notes.append(
+                "ONNX Runtime rows skipped: onnxruntime is not installed (pip install 'ultra-yolov12[export]')"
+            )
+        else:
+            for scale, r in onnx_rows(scales, 10 if quick else 30, threads, clock):
+                add(
+                    f"ONNX Runtime {scale} batch 1",
+                    "onnx",
+                    "ms",
+                    r,
+                    max_rel_diff=r["max_rel_diff"],
+                    yolo11n=r.get("yolo11n"),
+                )
+    if torch.cuda.is_available():
+        notes.append(f"GPU: {torch.cuda.get_device_name(0)}")
+        for scale in scales:
+            for batch in (1, 8):
+                r = gpu_inference(scale, batch, 20 if quick else 100)
+                add(f"GPU fp16 inference {scale} batch {batch}", "info", "ms", r, max_rel_diff=r["max_rel_diff"])
+        for scale in ("s", "x"):
+            r = training_time(scale, 16, 5 if quick else 20, time.perf_counter, device="cuda")
+            add(f"GPU AMP training step {scale} batch 16: time", "info", "s", r)
+            r = training_memory(scale, 16, 1, threads, device="cuda")
+            kind = "gpu_train_mem_x" if scale == "x" else "info"
+            add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
+    else:
+        notes.append("GPU rows skipped: no CUDA device")
+    info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    minutes = (time.time() - t0) / 60
+
+    title = f"ultra-yolov12 vs Ultralytics YOLO12, same weights ({info['cpu']}, {threads} threads)"
+    cmd = "python benchmarks/run.py" + (" --quick" if quick else "") + (" --timer cpu" if timer == "cpu" else "")
+    lines = [f"# {title}", "", f"Produced by `{cmd}` in {minutes:.1f} min; timer: "]
+    lines[-1] += "wall clock." if timer == "wall" else "process CPU time (not a latency; steadier on a shared machine)."
+    lines += [""] + machine_lines(info) + [f"- {n}" for n in notes] + [""] + _table(rows) + [""]
+    diffs = [f"{r['name']} {r['max_rel_diff']:.1e}" for r in rows if "max_rel_diff" in r]
+    lines += ["Same weights, same outputs: max |ultra-yolov12 - built-in| / max |built-in|: " + "; ".join(diffs) + "."]
+    for r in rows:
+        if r.get("yolo11n"):
+            y11, c = r["yolo11n"], r["cmp"]
+            lines += [
+                "",
+                f"Reference: yolo11n in ONNX Runtime, batch 1: {y11 * 1e3:.1f} ms (built-in yolo12n "
+                f"{c['builtin'] / y11:.2f}x, ultra-yolov12 yolov12n {c['plugin'] / y11:.2f}x of it).",
+            ]
+    missed = [r["name"] for r in rows if r["kind"] in TARGETS and r["cmp"]["ratio"] > TARGETS[r["kind"]][0]]
+    lines += ["", f"Targets missed: {', '.join(missed) if missed else 'none'}.", ""]
+    lines += [
+        "Ratio = median(ultra-yolov12) / median(built-in); the per-round ratios (each plugin run over the built-in run",
+        "beside it) show the noise. Method: the docstring of `ultra_yolov12/benchmark.py`.",
+        "",
+    ]
+    stem = "results-quick" if quick else "results"
+    text = "\n".join(lines)
+    if verbose:
+        print("\n" + text, flush=True)
+    files = [out / f"{stem}.md", out / f"{stem}.json", out / f"{stem}.png"]
+    write_atomic(files[0], text)
+    write_atomic(files[1], json.dumps({"machine": info, "rows": rows}, indent=1, default=str))
+    _chart(rows, files[2], title)
+    say(f"wrote {files[0]} (+ .json, .png) in {minutes:.1f} min")
+    return {"machine": info, "rows": rows, "files": [str(f) for f in files]}
+
+
+if __name__ == "__main__" and len(sys.argv) == 8 and sys.argv[1] == "_memory":  # see training_memory
+    side_, scale_, weights_, batch_, threads_, device_ = sys.argv[2:]
+    _memory_worker(side_, scale_, weights_, int(batch_), int(threads_), device_)
