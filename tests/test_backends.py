@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import pytest
@@ -11,6 +10,7 @@ from torch.profiler import profile
 from ultralytics.nn.modules import block as ultralytics_blocks
 
 import ultra_yolov12
+from ultra_yolov12.benchmark import lively
 from ultra_yolov12.nn import LAYOUTS, A2C2f, AAttn, ABlock
 from ultra_yolov12.nn import backends as B
 
@@ -27,23 +27,6 @@ def _auto_backend(monkeypatch):
     B.set_backend(None)
     yield
     B.set_backend(None)
-
-
-def lively(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Weights that make attention peaky and every BatchNorm non-trivial (initial weights give near-uniform maps)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            fan_in = m.weight[0].numel()
-            m.weight.data.copy_(torch.randn(m.weight.shape, generator=g) / math.sqrt(fan_in))
-            if m.bias is not None:
-                m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-        elif isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return module
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, what: str, scale: float | None = None):

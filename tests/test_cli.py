@@ -197,13 +197,7 @@ def test_heatmap_in_process(tmp_path, bus_jpg):
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_command_resolves_to_a_function(name):
     module_name, _, attr = COMMANDS[name].target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        pytest.skip(f"{module_name} is not part of this checkout (another issue's module; merged later)")
-    fn = getattr(module, attr)
+    fn = getattr(importlib.import_module(module_name), attr)
     assert callable(fn)
     cli._parameters(fn)  # its keys can be read
 
@@ -233,12 +227,7 @@ def test_console_script_and_python_m(tmp_path, bus_jpg):
 
 
 def test_checks_and_convert_are_wired(tmp_path, capsys):
-    """The commands of the other modules, end to end (skipped only in a checkout without those modules)."""
-    if (
-        importlib.util.find_spec("ultra_yolov12.checkpoints") is None
-        or importlib.util.find_spec("ultra_yolov12.checks") is None
-    ):
-        pytest.skip("ultra_yolov12.checks / ultra_yolov12.checkpoints are not part of this checkout")
+    """The commands of the other modules, end to end."""
     assert main(["checks", "verbose=false"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["versions"]["ultra-yolov12"] and "flash_attn" in report
@@ -251,3 +240,37 @@ def test_checks_and_convert_are_wired(tmp_path, capsys):
     assert (tmp_path / "v12-ultralytics.pt").is_file()
     assert main(["convert", f"source={ckpt}", "to=ultralitics"]) == 1
     assert "unknown target layout" in capsys.readouterr().err
+
+
+def test_recipe_coco_eval_and_benchmark_are_wired(tmp_path, capsys, coco8_yaml):
+    from ultralytics.cfg import parse_key_value_pair
+
+    import ultra_yolov12
+
+    assert main(["recipe", "scale=s"]) == 0  # text for $(ultra-yolov12 recipe scale=s) after yolo train
+    args = dict(parse_key_value_pair(kv) for kv in capsys.readouterr().out.split())
+    assert args == ultra_yolov12.recipe("s")
+
+    coco = ["coco-eval", "model=yolov12n.yaml", f"data={coco8_yaml}", "imgsz=64", f"project={tmp_path}"]
+    assert main([*coco, "verbose=false"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert len(metrics) == 12 and all(-1 <= v <= 1 for v in metrics.values())
+    assert json.loads((tmp_path / "coco_eval" / "metrics.json").read_text())["AP"] == metrics["AP"]
+
+    from ultralytics.nn.modules import block
+
+    bench = ["benchmark", "quick=true", "imgsz=64", "onnx=false", f"out={tmp_path / 'bench'}", "verbose=false"]
+    if not hasattr(block, "A2C2f"):  # the comparison needs Ultralytics' own YOLO12 (>= 8.3.78)
+        assert main(bench) == 1
+        assert "needs Ultralytics' built-in YOLO12" in capsys.readouterr().err
+        return
+    assert main(bench) == 0
+    report = json.loads(capsys.readouterr().out)
+    names = [r["name"] for r in report["rows"]]
+    assert names[:2] == ["CPU inference n batch 1", "CPU inference n batch 8"] and len(names) == 5
+    assert all(r["cmp"]["ratio"] > 0 and r["cmp"]["builtin"] > 0 for r in report["rows"])
+    assert all(r["max_rel_diff"] < 1e-4 for r in report["rows"] if "max_rel_diff" in r)  # same weights, same outputs
+    text = (tmp_path / "bench" / "results-quick.md").read_text()
+    assert "| CPU inference n batch 8 |" in text and "input 64x64" in text and "Targets missed:" in text
+    png = cv2.imread(str(tmp_path / "bench" / "results-quick.png"))
+    assert png is not None and png.shape[0] > 200

@@ -144,3 +144,32 @@ def test_a2c2f_structure_and_scaled_residual():
         torch.testing.assert_close(m(x), expected)
     plain = A2C2f(64, 128, n=1, a2=False)
     assert plain.gamma is None and type(plain.m[0]).__name__ == "C3k"
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("residual", [False, True])
+def test_a2c2f_inference_path_equals_autograd_path(fused, residual):
+    """Inference adds and activates in place; it equals the out-of-place path and leaves the input untouched."""
+    from ultralytics.nn.modules.conv import Conv
+
+    from ultra_yolov12.benchmark import lively
+
+    torch.manual_seed(0)
+    m = lively(A2C2f(64, 64, 2, True, 4, residual, 1.2)).eval()
+    if fused:  # as Ultralytics' fuse(): BatchNorm folded into the conv, bn deleted, forward_fuse
+        from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+        for c in m.modules():
+            if isinstance(c, Conv):
+                c.conv = fuse_conv_and_bn(c.conv, c.bn)
+                del c.bn
+                c.forward = c.forward_fuse
+    x = torch.randn(2, 64, 16, 16)
+    x0 = x.clone()
+    with torch.enable_grad():
+        expected = m(x.requires_grad_(False))
+    with torch.inference_mode():
+        y = m(x)
+    assert torch.equal(x, x0)
+    assert torch.allclose(y, expected, rtol=1e-5, atol=1e-5), (y - expected).abs().max()
+    assert y.is_contiguous()  # NCHW in, NCHW out

@@ -221,10 +221,10 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 # --- rows -----------------------------------------------------------------------------------------------------------
 
 
-def cpu_inference(scale: str, batch: int, reps: int, timer) -> dict:
+def cpu_inference(scale: str, batch: int, reps: int, timer, imgsz: int = IMGSZ) -> dict:
     builtin, plugin = model_pair(scale)
     a, b = builtin.model.fuse(verbose=False).eval(), plugin.model.fuse(verbose=False).eval()
-    x = torch.rand(batch, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(batch, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         ya, yb = a(x)[0], b(x)[0]
         diff = ((ya - yb).abs().max() / ya.abs().max()).item()
@@ -232,12 +232,12 @@ def cpu_inference(scale: str, batch: int, reps: int, timer) -> dict:
     return {**compare(t["builtin"], t["plugin"]), "max_rel_diff": diff}
 
 
-def _train_batch(batch: int, device: torch.device, seed: int = 0) -> dict:
+def _train_batch(batch: int, device: torch.device, imgsz: int = IMGSZ, seed: int = 0) -> dict:
     """A detection training batch: random images, four random boxes per image (the loss needs real targets)."""
     g = torch.Generator().manual_seed(seed)
     n = 4 * batch
     return {
-        "img": torch.rand(batch, 3, IMGSZ, IMGSZ, generator=g).to(device),
+        "img": torch.rand(batch, 3, imgsz, imgsz, generator=g).to(device),
         "batch_idx": torch.arange(batch).repeat_interleave(4).float().to(device),
         "cls": torch.randint(0, 80, (n, 1), generator=g).float().to(device),
         "bboxes": (torch.rand(n, 4, generator=g) * 0.5 + 0.25).to(device),
@@ -263,17 +263,17 @@ def _for_training(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
     return model
 
 
-def training_time(scale: str, batch: int, reps: int, timer, device: str = "cpu") -> dict:
+def training_time(scale: str, batch: int, reps: int, timer, device: str = "cpu", imgsz: int = IMGSZ) -> dict:
     """Step time of both sides in this process, interleaved step by step after two warm-up rounds."""
     dev = torch.device(device)
     builtin, plugin = model_pair(scale)
     a, b = _for_training(builtin.model, dev), _for_training(plugin.model, dev)
-    data = _train_batch(batch, dev)
+    data = _train_batch(batch, dev, imgsz)
     t = interleaved({"builtin": lambda: _train_step(a, data), "plugin": lambda: _train_step(b, data)}, reps, 2, timer)
     return compare(t["builtin"], t["plugin"])
 
 
-def _memory_worker(side: str, scale: str, weights: str, batch: int, threads: int, device: str) -> None:
+def _memory_worker(side: str, scale: str, weights: str, batch: int, threads: int, device: str, imgsz: int) -> None:
     """One side's peak memory over two training steps, in this fresh process; prints one ``RESULT {json}`` line."""
     from ultralytics import YOLO
 
@@ -290,7 +290,7 @@ def _memory_worker(side: str, scale: str, weights: str, batch: int, threads: int
     gc.collect()
     rss_before = peak_rss_mb()
     for _ in range(2):
-        _train_step(model, _train_batch(batch, dev))
+        _train_step(model, _train_batch(batch, dev, imgsz))
     result = {
         "rss_before_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
@@ -299,7 +299,7 @@ def _memory_worker(side: str, scale: str, weights: str, batch: int, threads: int
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def training_memory(scale: str, batch: int, rounds: int, threads: int, device: str = "cpu") -> dict:
+def training_memory(scale: str, batch: int, rounds: int, threads: int, device: str = "cpu", imgsz: int = IMGSZ) -> dict:
     """Peak memory of each side's training steps, each side in fresh subprocesses (alternating A B A B)."""
     builtin, _ = model_pair(scale)
     with tempfile.TemporaryDirectory() as tmp:
@@ -312,7 +312,7 @@ def training_memory(scale: str, batch: int, rounds: int, threads: int, device: s
         for _ in range(rounds):
             for side in ("builtin", "plugin"):
                 cmd = [sys.executable, "-m", "ultra_yolov12.benchmark", "_memory", side, scale, str(weights)]
-                cmd += [str(batch), str(threads), device]
+                cmd += [str(batch), str(threads), device, str(imgsz)]
                 p = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
                 if p.returncode or not line:
@@ -326,7 +326,7 @@ def training_memory(scale: str, batch: int, rounds: int, threads: int, device: s
     return out
 
 
-def onnx_rows(scales: list[str], reps: int, threads: int, timer) -> list[tuple[str, dict]]:
+def onnx_rows(scales: list[str], reps: int, threads: int, timer, imgsz: int = IMGSZ) -> list[tuple[str, dict]]:
     import numpy as np
     import onnxruntime as ort
     from ultralytics import YOLO
@@ -342,7 +342,7 @@ def onnx_rows(scales: list[str], reps: int, threads: int, timer) -> list[tuple[s
             lively(reference.model)
             models.append((("yolo11n", "ref"), reference))
             for key, y in models:
-                f = y.export(format="onnx", imgsz=IMGSZ, simplify=True, verbose=False)
+                f = y.export(format="onnx", imgsz=imgsz, simplify=True, verbose=False)
                 paths[key] = str(Path(tmp) / f"{key[0]}-{key[1]}.onnx")
                 os.replace(f, paths[key])
         finally:
@@ -351,7 +351,7 @@ def onnx_rows(scales: list[str], reps: int, threads: int, timer) -> list[tuple[s
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         sessions = {k: ort.InferenceSession(p, so, providers=["CPUExecutionProvider"]) for k, p in paths.items()}
-        x = np.random.default_rng(1).random((1, 3, IMGSZ, IMGSZ), dtype=np.float32)
+        x = np.random.default_rng(1).random((1, 3, imgsz, imgsz), dtype=np.float32)
 
         def runner(s):
             name = s.get_inputs()[0].name
@@ -374,11 +374,11 @@ def onnx_rows(scales: list[str], reps: int, threads: int, timer) -> list[tuple[s
     return rows
 
 
-def gpu_inference(scale: str, batch: int, reps: int) -> dict:
+def gpu_inference(scale: str, batch: int, reps: int, imgsz: int = IMGSZ) -> dict:
     builtin, plugin = model_pair(scale)
     a = builtin.model.fuse(verbose=False).eval().cuda().half()
     b = plugin.model.fuse(verbose=False).eval().cuda().half()
-    x = torch.rand(batch, 3, IMGSZ, IMGSZ, device="cuda", dtype=torch.float16)
+    x = torch.rand(batch, 3, imgsz, imgsz, device="cuda", dtype=torch.float16)
 
     def timed(m):
         def f():
@@ -436,7 +436,9 @@ def _chart(rows: list[dict], path: Path, title: str) -> None:
             ax.plot([t[0], t[0]], [i - 0.4, i + 0.4], color="black", lw=1.5)
         ax.plot(r["cmp"]["pair_ratio_iqr"], [i, i], color="black", lw=0.8)
     ax.axvline(1.0, color="gray", ls="--", lw=0.8)
-    ax.set_xlabel("ultra-yolov12 / Ultralytics YOLO12 (lower is better); tick: target; line: per-round IQR")
+    ax.set_xlabel(
+        "ratio ultra-yolov12 / built-in (lower is better)\ntick: target; thin line: per-round IQR", fontsize=9
+    )
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -453,6 +455,7 @@ def run(
     train: bool = True,
     onnx: bool = True,
     out: str | Path | None = None,
+    imgsz: int = IMGSZ,
     verbose: bool = True,
 ) -> dict:
     """Run the side-by-side suite, print a markdown table and write it with a PNG chart and a JSON file.
@@ -465,6 +468,7 @@ def run(
         train (bool): Include the training-step rows (fresh subprocesses).
         onnx (bool): Include the ONNX Runtime rows (needs onnxruntime).
         out (str | Path | None): Output directory; default ``<Ultralytics runs dir>/benchmark``.
+        imgsz (int): Input size (a multiple of 32); the targets are defined at 640.
         verbose (bool): Log progress and print the table.
 
     Returns:
@@ -478,6 +482,8 @@ def run(
     bad = [s for s in scales if s not in "nsmlx" or len(s) != 1]
     if bad:
         raise ValueError(f"unknown scale(s) {bad}; choose from n, s, m, l, x")
+    if imgsz < 32 or imgsz % 32:
+        raise ValueError(f"imgsz must be a positive multiple of 32 (area attention cuts P4 into 4 strips), got {imgsz}")
     threads = int(threads or os.cpu_count() or 1)
     if out is None:
         from ultralytics.utils import SETTINGS
@@ -498,13 +504,13 @@ def run(
 
     for scale in scales:
         for batch, reps in ((1, 10 if quick else 30), (8, 3 if quick else 7)):
-            r = cpu_inference(scale, batch, reps, clock)
+            r = cpu_inference(scale, batch, reps, clock, imgsz)
             add(f"CPU inference {scale} batch {batch}", f"cpu_b{batch}", "ms", r, max_rel_diff=r["max_rel_diff"])
     if train:
         for scale in scales:
-            r = training_time(scale, 8, 3 if quick else 5, clock)
+            r = training_time(scale, 8, 3 if quick else 5, clock, imgsz=imgsz)
             add(f"CPU training step {scale} batch 8: time", "train_time", "s", r)
-            r = training_memory(scale, 8, 1 if quick else 2, threads)
+            r = training_memory(scale, 8, 1 if quick else 2, threads, imgsz=imgsz)
             add(f"CPU training step {scale} batch 8: peak RSS", "train_rss", "MB", r["memory"])
             add(f"CPU training step {scale} batch 8: RSS growth during steps", "info", "MB", r["rss_growth"])
     notes = []
@@ -516,7 +522,7 @@ def run(
                 "ONNX Runtime rows skipped: onnxruntime is not installed (pip install 'ultra-yolov12[export]')"
             )
         else:
-            for scale, r in onnx_rows(scales, 10 if quick else 30, threads, clock):
+            for scale, r in onnx_rows(scales, 10 if quick else 30, threads, clock, imgsz):
                 add(
                     f"ONNX Runtime {scale} batch 1",
                     "onnx",
@@ -529,12 +535,12 @@ def run(
         notes.append(f"GPU: {torch.cuda.get_device_name(0)}")
         for scale in scales:
             for batch in (1, 8):
-                r = gpu_inference(scale, batch, 20 if quick else 100)
+                r = gpu_inference(scale, batch, 20 if quick else 100, imgsz)
                 add(f"GPU fp16 inference {scale} batch {batch}", "info", "ms", r, max_rel_diff=r["max_rel_diff"])
         for scale in ("s", "x"):
-            r = training_time(scale, 16, 5 if quick else 20, time.perf_counter, device="cuda")
+            r = training_time(scale, 16, 5 if quick else 20, time.perf_counter, device="cuda", imgsz=imgsz)
             add(f"GPU AMP training step {scale} batch 16: time", "info", "s", r)
-            r = training_memory(scale, 16, 1, threads, device="cuda")
+            r = training_memory(scale, 16, 1, threads, device="cuda", imgsz=imgsz)
             kind = "gpu_train_mem_x" if scale == "x" else "info"
             add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
     else:
@@ -543,8 +549,12 @@ def run(
     minutes = (time.time() - t0) / 60
 
     title = f"ultra-yolov12 vs Ultralytics YOLO12, same weights ({info['cpu']}, {threads} threads)"
-    cmd = "python benchmarks/run.py" + (" --quick" if quick else "") + (" --timer cpu" if timer == "cpu" else "")
-    lines = [f"# {title}", "", f"Produced by `{cmd}` in {minutes:.1f} min; timer: "]
+    chart_title = f"ultra-yolov12 / Ultralytics YOLO12, same weights, {imgsz}x{imgsz}\n{info['cpu']}, {threads} threads"
+    given = {"quick": quick, "scales": ",".join(scales), "timer": timer, "imgsz": imgsz}
+    defaults = {"quick": False, "scales": "n,s", "timer": "wall", "imgsz": IMGSZ}
+    cmd = " ".join(["ultra-yolov12 benchmark"] + [f"{k}={v}" for k, v in given.items() if v != defaults[k]])
+    lines = [f"# {title}", "", f"Produced by `{cmd}` (or `python benchmarks/run.py`) in {minutes:.1f} min; input "]
+    lines[-1] += f"{imgsz}x{imgsz}; timer: "
     lines[-1] += "wall clock." if timer == "wall" else "process CPU time (not a latency; steadier on a shared machine)."
     lines += [""] + machine_lines(info) + [f"- {n}" for n in notes] + [""] + _table(rows) + [""]
     diffs = [f"{r['name']} {r['max_rel_diff']:.1e}" for r in rows if "max_rel_diff" in r]
@@ -571,11 +581,11 @@ def run(
     files = [out / f"{stem}.md", out / f"{stem}.json", out / f"{stem}.png"]
     write_atomic(files[0], text)
     write_atomic(files[1], json.dumps({"machine": info, "rows": rows}, indent=1, default=str))
-    _chart(rows, files[2], title)
+    _chart(rows, files[2], chart_title)
     say(f"wrote {files[0]} (+ .json, .png) in {minutes:.1f} min")
     return {"machine": info, "rows": rows, "files": [str(f) for f in files]}
 
 
-if __name__ == "__main__" and len(sys.argv) == 8 and sys.argv[1] == "_memory":  # see training_memory
-    side_, scale_, weights_, batch_, threads_, device_ = sys.argv[2:]
-    _memory_worker(side_, scale_, weights_, int(batch_), int(threads_), device_)
+if __name__ == "__main__" and len(sys.argv) == 9 and sys.argv[1] == "_memory":  # see training_memory
+    side_, scale_, weights_, batch_, threads_, device_, imgsz_ = sys.argv[2:]
+    _memory_worker(side_, scale_, weights_, int(batch_), int(threads_), device_, int(imgsz_))

@@ -80,9 +80,9 @@ COMMANDS: dict[str, Command] = {
         ("model=yolov12n.pt data=coco.yaml",),
     ),
     "recipe": Command(
-        "ultra_yolov12.recipes:recipe",
-        "Print the official training recipe (augmentation) of a scale",
-        ("scale=s",),
+        "ultra_yolov12.recipes:recipe_args",
+        "Print the official training recipe of a scale as yolo train arguments",
+        ("scale=s", "scale=yolov12x-turbo.yaml batch=64"),
     ),
     "benchmark": Command(
         "ultra_yolov12.benchmark:run",
@@ -298,12 +298,14 @@ def _error(message: str) -> None:
 
 
 def _print_result(fn: Callable, kwargs: dict, result: Any) -> None:
-    """Print a dict result (metrics and the like) as JSON, unless the function reports itself (``verbose=True``)."""
+    """Print a dict result as JSON or a text result as is, unless the function reports itself (``verbose=True``)."""
     params, _ = _parameters(fn)
     if "verbose" in params and kwargs.get("verbose", params["verbose"].default):
         return
     if isinstance(result, dict):
         print(json.dumps(result, indent=2, default=str))
+    elif isinstance(result, str):  # text meant for another command, e.g. $(ultra-yolov12 recipe scale=s)
+        print(result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
