@@ -15,7 +15,6 @@ Throughout, Ultralytics must not try to pip-install anything ("AutoUpdate"/"requ
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -26,32 +25,10 @@ import pytest
 import torch
 from taskdata import BUS_BOXES, bus_detector
 from ultralytics import YOLO
-from ultralytics.utils import LOGGER
+from ultralytics_log import LogCapture
 
 IMGSZ = 64
 CONF = 0.01
-
-
-class LogCapture(logging.Handler):
-    """Collects Ultralytics' log messages."""
-
-    def __init__(self):
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-    def __enter__(self):
-        LOGGER.addHandler(self)
-        return self
-
-    def __exit__(self, *exc):
-        LOGGER.removeHandler(self)
-
-    def assert_no_install_attempt(self):
-        bad = [line for line in self.lines if "AutoUpdate" in line or "requirement" in line.lower()]
-        assert not bad, f"Ultralytics tried to install packages: {bad}"
 
 
 def yolo_cli() -> str:

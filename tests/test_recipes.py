@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import albumentations as A
 import pytest
 import torch
 import ultralytics
 from ultralytics import YOLO
 from ultralytics.cfg import get_cfg, parse_key_value_pair
-from ultralytics.utils import LOGGER
+from ultralytics_log import LogCapture
 
 import ultra_yolov12
 from ultra_yolov12._ultralytics import albumentations_takes_transforms
@@ -48,15 +46,6 @@ def test_recipe_args_parse_as_yolo_cli_arguments(scale):
     assert {k: getattr(cfg, k) for k in args} == ultra_yolov12.recipe(scale)
 
 
-class LogCapture(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
 def is_gray(sample: dict) -> bool:
     img = sample["img"]  # (3, H, W) uint8 tensor
     return bool(torch.equal(img[0], img[1]) and torch.equal(img[1], img[2]))
@@ -77,12 +66,8 @@ def test_recipe_training_with_default_then_custom_albumentations(coco8_yaml, tmp
     model.add_callback("on_pretrain_routine_end", on_pretrain_routine_end)
     model.add_callback("on_train_end", lambda t: seen.update(end=is_gray(t.train_loader.dataset[1])))
     overrides = dict(SHORT, close_mosaic=1, hsv_h=0.0, hsv_s=0.0, hsv_v=0.0)  # HSV jitter would colour gray images
-    log = LogCapture()
-    LOGGER.addHandler(log)
-    try:
+    with LogCapture() as log:
         model.train(data=str(coco8_yaml), project=str(tmp_path), name="r", **ultra_yolov12.recipe("s", **overrides))
-    finally:
-        LOGGER.removeHandler(log)
     assert (args["scale"], args["mixup"], args["copy_paste"], args["mosaic"]) == (0.9, 0.05, 0.15, 1.0)
     albu = [line for line in log.lines if "albumentations: " in line]
     assert any("Blur(" in line for line in albu), f"Ultralytics' default Albumentations step was not built: {albu}"
