@@ -127,6 +127,30 @@ def test_python_export_predicts_like_pytorch(fmt, bus_pt, reference, bus_jpg, zi
 
 
 @pytest.mark.slow
+def test_turbo_export_predicts_like_pytorch_with_dynamic_batch(tmp_path_factory, bus_jpg, zidane_jpg, tmp_path):
+    """The turbo layout through the whole pipeline: a trained yolov12n-turbo exported to ONNX with dynamic axes and
+    loaded back with ``YOLO``: the same detections as PyTorch, image by image and as one batch of two."""
+    pt = bus_detector(tmp_path_factory.getbasetemp() / "bus_detector_turbo", bus_jpg, cfg="yolov12n-turbo.yaml")
+    src = tmp_path / "bus-turbo.pt"
+    src.write_bytes(pt.read_bytes())
+    model = YOLO(src)
+    assert {m.layout for m in model.model.modules() if type(m).__name__ == "AAttn"} == {"turbo"}
+    images = (bus_jpg, zidane_jpg)
+    ref = {im.name: detections(model, im) for im in images}
+    bus = np.array(BUS_BOXES[0][1:], dtype=np.float32)
+    assert any(c == 1 and s > 0.25 and box_iou(b, bus) > 0.5 for c, s, b in ref["bus.jpg"]), ref["bus.jpg"]
+    with LogCapture() as log:
+        exported = YOLO(model.export(format="onnx", imgsz=IMGSZ, dynamic=True, device="cpu"), task="detect")
+        for im in images:
+            assert_same_detections(ref[im.name], detections(exported, im))
+        batch = exported.predict(list(images), imgsz=IMGSZ, conf=CONF, batch=2, device="cpu", verbose=False)
+    log.assert_no_install_attempt()
+    for im, r in zip(images, batch):
+        b = r.boxes
+        assert_same_detections(ref[im.name], list(zip(b.cls.int().tolist(), b.conf.tolist(), b.xyxy.numpy())))
+
+
+@pytest.mark.slow
 def test_cli_export_onnx_in_a_fresh_interpreter(bus_pt, reference, bus_jpg, zidane_jpg, tmp_path):
     """Plain ``yolo export``: only the start-up hook brings the plugin into that process."""
     src = tmp_path / "bus.pt"

@@ -173,3 +173,25 @@ def test_a2c2f_inference_path_equals_autograd_path(fused, residual):
     assert torch.equal(x, x0)
     assert torch.allclose(y, expected, rtol=1e-5, atol=1e-5), (y - expected).abs().max()
     assert y.is_contiguous()  # NCHW in, NCHW out
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_fused_aattn_copies_and_pickles_in_its_layout(layout):
+    """After Ultralytics' fuse() every conv has a bias; copies (export deep-copies a model predict fused) keep the
+    layout and the outputs."""
+    import copy
+    import pickle
+
+    from ultralytics.nn.modules.conv import Conv
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    m = AAttn(64, num_heads=2, area=4, layout=layout).eval()
+    for c in m.modules():
+        if isinstance(c, Conv):
+            c.conv = fuse_conv_and_bn(c.conv, c.bn)
+            del c.bn
+            c.forward = c.forward_fuse
+    x = torch.randn(1, 64, 8, 8)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert clone.layout == layout
+        assert torch.equal(clone(x), m(x))

@@ -109,7 +109,14 @@ class AAttn(nn.Module):
                 f"AAttn weights in an unknown layout: sub-modules {', '.join(mods) or 'none'}. Known layouts: "
                 f"{KNOWN_LAYOUTS}"
             )
-        self.layout = match_layout("qkv" in mods, conv.kernel_size[0], conv.bias is not None)
+        fused_qkv, kernel = "qkv" in mods, conv.kernel_size[0]
+        if "bn" in pe._modules:
+            self.layout = match_layout(fused_qkv, kernel, conv.bias is not None)
+        else:  # Ultralytics' fuse() folded BatchNorm into the conv, which now has a bias whatever the layout
+            fits = [n for n, spec in LAYOUTS.items() if (spec.fused_qkv, spec.pe_kernel) == (fused_qkv, kernel)]
+            if not fits:
+                match_layout(fused_qkv, kernel, True)  # raises, naming what was found
+            self.layout = self.__dict__.get("layout") if self.__dict__.get("layout") in fits else fits[0]
         self.head_dim = self.__dict__.get("head_dim") or self.proj.conv.in_channels // self.num_heads
         self.__dict__.setdefault("backend", None)
 
