@@ -146,24 +146,29 @@ def test_a2c2f_structure_and_scaled_residual():
     assert plain.gamma is None and type(plain.m[0]).__name__ == "C3k"
 
 
+def fuse_convs(module: torch.nn.Module) -> torch.nn.Module:
+    """Fold each Ultralytics ``Conv``'s BatchNorm into its conv, bn deleted, ``forward_fuse``: as ``model.fuse()``."""
+    from ultralytics.nn.modules.conv import Conv
+    from ultralytics.utils.torch_utils import fuse_conv_and_bn
+
+    for c in module.modules():
+        if isinstance(c, Conv):
+            c.conv = fuse_conv_and_bn(c.conv, c.bn)
+            del c.bn
+            c.forward = c.forward_fuse
+    return module
+
+
 @pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("residual", [False, True])
 def test_a2c2f_inference_path_equals_autograd_path(fused, residual):
     """Inference adds and activates in place; it equals the out-of-place path and leaves the input untouched."""
-    from ultralytics.nn.modules.conv import Conv
-
     from ultra_yolov12.benchmark import lively
 
     torch.manual_seed(0)
     m = lively(A2C2f(64, 64, 2, True, 4, residual, 1.2)).eval()
-    if fused:  # as Ultralytics' fuse(): BatchNorm folded into the conv, bn deleted, forward_fuse
-        from ultralytics.utils.torch_utils import fuse_conv_and_bn
-
-        for c in m.modules():
-            if isinstance(c, Conv):
-                c.conv = fuse_conv_and_bn(c.conv, c.bn)
-                del c.bn
-                c.forward = c.forward_fuse
+    if fused:
+        fuse_convs(m)
     x = torch.randn(2, 64, 16, 16)
     x0 = x.clone()
     with torch.enable_grad():
@@ -182,15 +187,7 @@ def test_fused_aattn_copies_and_pickles_in_its_layout(layout):
     import copy
     import pickle
 
-    from ultralytics.nn.modules.conv import Conv
-    from ultralytics.utils.torch_utils import fuse_conv_and_bn
-
-    m = AAttn(64, num_heads=2, area=4, layout=layout).eval()
-    for c in m.modules():
-        if isinstance(c, Conv):
-            c.conv = fuse_conv_and_bn(c.conv, c.bn)
-            del c.bn
-            c.forward = c.forward_fuse
+    m = fuse_convs(AAttn(64, num_heads=2, area=4, layout=layout).eval())
     x = torch.randn(1, 64, 8, 8)
     for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
         assert clone.layout == layout
