@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from .checks import environment
+from .files import atomic_path, write_atomic
 from .nn import AAttn
 
 __all__ = ["TARGETS", "compare", "interleaved", "lively", "machine_info", "model_pair", "run"]
@@ -208,14 +209,6 @@ def machine_lines(info: dict) -> list[str]:
             + " (on 2 cores anything above ~0 means other processes shared the CPU)"
         )
     return lines
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``path`` through a temporary file and a rename, so that no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
 
 
 # --- rows -----------------------------------------------------------------------------------------------------------
@@ -441,10 +434,9 @@ def _chart(rows: list[dict], path: Path, title: str) -> None:
     )
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def run(

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .files import atomic_path
 from .nn import LAYOUTS, AAttn, LayoutError, match_layout
 from .nn.block import A2C2f, A2C2fTurbo, A2C2fUltralytics, ABlock
 
@@ -397,13 +397,8 @@ def prepare_loaded(ckpt: dict, builtin_yolo12: bool) -> None:
 
 def _atomic_save(obj, target: Path) -> None:
     """``torch.save`` to a temporary file next to ``target``, then rename: ``target`` is never half-written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def convert(source: str | Path, target: str | Path | None = None, to: str = "ultralytics") -> Path:

@@ -14,12 +14,12 @@ count as their bounding box, pose rows as their box.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import write_atomic
 
 __all__ = ["METRIC_KEYS", "COCOMetrics", "coco_eval", "coco_summary", "yolo_to_coco"]
 
@@ -45,16 +45,7 @@ def _prefix() -> str:
 
 def _write_json(path: Path, obj: Any) -> Path:
     """Write ``obj`` as JSON to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, json.dumps(obj))
 
 
 def _split_images(data: dict, split: str) -> list[Path]:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,8 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
+
+from .files import write_atomic
 
 __all__ = [
     "Net",
@@ -422,14 +422,7 @@ def _write_png(path: Path, img: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise RuntimeError(f"OpenCV could not encode {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, buf.tobytes())
 
 
 def _sources(source: str | Path | np.ndarray | Iterable) -> list[tuple[str, Any]]:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import atomic_path
 
 __all__ = ["OFFICIAL_URL", "URL_ENV", "Asset", "WeightsDownloadError", "asset", "download", "official_names"]
 
@@ -93,20 +94,16 @@ def download(name: str | Path, progress: bool = True, retry: int = 3) -> Path:
     from ultralytics.utils import LOGGER, colorstr
     from ultralytics.utils.downloads import safe_download
 
-    a.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = a.path.with_name(f".{a.path.name}.{uuid.uuid4().hex[:8]}.download")
     LOGGER.info(f"{colorstr('ultra-yolov12: ')}downloading official {a.name} from {a.url} to {a.path}")
     try:
-        safe_download(url=a.url, file=tmp, unzip=False, retry=retry, min_bytes=1e5, progress=progress)
-        if not tmp.is_file():
-            raise ConnectionError("no file was written")
-        os.replace(tmp, a.path)
+        with atomic_path(a.path, ".download") as tmp:
+            safe_download(url=a.url, file=tmp, unzip=False, retry=retry, min_bytes=1e5, progress=progress)
+            if not tmp.is_file():
+                raise ConnectionError("no file was written")
     except Exception as e:
         raise WeightsDownloadError(
             f"could not download {a.name} from {a.url} ({type(e).__name__}: {str(e).strip()}). If this machine is "
             f"offline, download that URL elsewhere and put the file at {a.path}, or pass the file's path instead of "
             f"the name"
         ) from e
-    finally:
-        tmp.unlink(missing_ok=True)
     return a.path
