@@ -223,7 +223,7 @@ def _torch_safe_load(weight, *args, **kwargs):
         raise TypeError(
             f"{weight} is not an Ultralytics checkpoint: it holds no model under 'model' or 'ema' ({found})"
         )
-    checkpoints.prepare_loaded(ckpt, builtin_yolo12=hasattr(_tasks(), "A2C2f"))
+    checkpoints.prepare_loaded(ckpt, builtin_yolo12=has_builtin_yolo12())
     return ckpt, file
 
 
@@ -396,6 +396,11 @@ def unregister() -> None:
         for name, original in _ORIGINALS.items():
             setattr(tasks, name, original)
         _ORIGINALS.clear()
+
+
+def has_builtin_yolo12() -> bool:
+    """Whether the installed Ultralytics has its own YOLO12 layers (``A2C2f`` & co., 8.3.78 and newer)."""
+    return hasattr(_tasks(), "A2C2f")
 
 
 def is_registered() -> bool:

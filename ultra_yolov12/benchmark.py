@@ -104,9 +104,10 @@ def model_pair(scale: str, seed: int = 0) -> tuple:
     """``(builtin, plugin)``: Ultralytics' ``YOLO("yolo12<scale>.yaml")`` and the plugin's, with the same weights."""
     import ultralytics
     from ultralytics import YOLO
-    from ultralytics.nn.modules import block
 
-    if not hasattr(block, "A2C2f"):
+    from ._ultralytics import has_builtin_yolo12
+
+    if not has_builtin_yolo12():
         raise RuntimeError(
             f"the side-by-side benchmark needs Ultralytics' built-in YOLO12 (ultralytics>=8.3.78); "
             f"ultralytics {ultralytics.__version__} is installed: pip install -U 'ultralytics>=8.3.78'"
