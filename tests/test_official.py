@@ -35,6 +35,7 @@ from ultralytics.utils.torch_utils import init_seeds
 from ultralytics_log import LogCapture
 
 import ultra_yolov12
+from ultra_yolov12.recipes import OFFICIAL_DEFAULTS
 
 OFFICIAL_BOX_BIASES = 192  # 3 levels x 4 x reg_max 16, set to 1.0 by Ultralytics 8.3.63 (the official fork's base)
 OFFICIAL = {  # the issue's figures of the official code (Ultralytics 8.3.63 fork), full parameter sums
@@ -161,11 +162,20 @@ def notices(lines: list[str]) -> list[str]:
 )
 def test_training_start_notice(coco8_yaml, tmp_path, model, overrides, expected):
     """One LOGGER line at train start names the non-official values of a YOLOv12 model; none for official values or
-    Ultralytics' own models. Training values are left as given."""
+    Ultralytics' own models. Training values are left as given. The training is stopped once it has started (the
+    notice's callback runs before the one that stops it)."""
+
+    class Started(Exception):
+        pass
+
+    def stop(trainer):
+        args.update(vars(trainer.args))
+        raise Started
+
     args = {}
     yolo = YOLO(model)
-    yolo.add_callback("on_train_start", lambda t: args.update(vars(t.args)))
-    with LogCapture() as log:
+    yolo.add_callback("on_train_start", stop)
+    with LogCapture() as log, pytest.raises(Started):
         yolo.train(data=str(coco8_yaml), project=str(tmp_path), name="r", **{**SHORT, **overrides})
     found = notices(log.lines)
     if expected is None:
@@ -210,9 +220,7 @@ def train_official(cfg: str, coco8_yaml, tmp_path) -> tuple[tuple[float, float],
     seen = {}
     yolo = YOLO(cfg)
     yolo.add_callback("on_pretrain_routine_end", lambda t: seen.update(fp=fingerprint(t.model)))
-    yolo.train(
-        data=str(coco8_yaml), project=str(tmp_path), name="r", **OFFICIAL_TRAIN, **ultra_yolov12.OFFICIAL_DEFAULTS
-    )
+    yolo.train(data=str(coco8_yaml), project=str(tmp_path), name="r", **OFFICIAL_TRAIN, **OFFICIAL_DEFAULTS)
     with open(tmp_path / "r" / "results.csv") as f:
         rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
     losses = [tuple(float(r[f"train/{k}_loss"]) for k in ("box", "cls", "dfl")) for r in rows]
