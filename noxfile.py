@@ -3,14 +3,19 @@
 - ``tests``: the current environment, as set up by ``python -m pip install -e ".[dev]"`` (newest Ultralytics 8.4.x).
 - ``tests_oldest``: a fresh virtualenv with Ultralytics 8.3.0 and the torch/numpy of its day (8.3.0 predates
   torch 2.6's ``weights_only=True`` default and numpy 2, so a newer torch/numpy breaks Ultralytics itself there).
+- ``tests_official``: Ultralytics 8.3.63, the release the official YOLOv12 code is a fork of, with the torch/numpy of
+  its day: ``tests/test_official.py`` only, whose seeded trainings of yolov12n and yolov12n-turbo on COCO8 with the
+  official defaults run on 8.3.63 alone, and the initial-weight fingerprints.
 """
 
 import nox
 
-nox.options.sessions = ["tests", "tests_oldest"]
+nox.options.sessions = ["tests", "tests_oldest", "tests_official"]
 nox.options.reuse_existing_virtualenvs = True
 
 OLDEST = ["ultralytics==8.3.0", "torch==2.4.1", "torchvision==0.19.1", "numpy<2", "onnxslim==0.1.34"]
+# 8.3.63 predates torch 2.6 too (it cannot load .pt files with weights_only=True) and numpy 2 for its torch 2.4.1
+OFFICIAL = ["ultralytics==8.3.63", "torch==2.4.1", "torchvision==0.19.1", "numpy<2", "pytest>=7"]
 
 
 @nox.session(python=False)
@@ -26,3 +31,11 @@ def tests_oldest(session: nox.Session) -> None:
     session.install(".[dev]", *OLDEST)  # a regular (non-editable) install: also proves the wheel carries cfg/ and .pth
     session.run("python", "-c", "import ultralytics; print('ultralytics', ultralytics.__version__)")
     session.run("pytest", *session.posargs)  # the script, not `python -m`: the installed package, not ./ultra_yolov12
+
+
+@nox.session
+def tests_official(session: nox.Session) -> None:
+    """Train like the official code on its Ultralytics release (8.3.63) and check the official figures."""
+    session.install(".", *OFFICIAL)  # the package's own dependencies only: this session runs one test file
+    session.run("python", "-c", "import ultralytics; print('ultralytics', ultralytics.__version__)")
+    session.run("pytest", "tests/test_official.py", *session.posargs)

@@ -29,6 +29,8 @@ def test_recipe_is_the_official_setup(scale):
     r = ultra_yolov12.recipe(scale)
     assert (r["scale"], r["mixup"], r["copy_paste"]) == OFFICIAL[scale]
     assert (r["epochs"], r["batch"], r["imgsz"], r["mosaic"], r["close_mosaic"]) == (600, 256, 640, 1.0, 10)
+    assert r["warmup_bias_lr"] == 0.0  # the official fork's default (stock Ultralytics: 0.1)
+    assert ultra_yolov12.recipes.official_differences(r, scale) == {}
 
 
 def test_recipe_by_model_name_with_overrides_and_a_clear_error():

@@ -25,7 +25,11 @@ never edited.
    are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
 5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
    pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
-6. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+6. A default training callback: :func:`register` appends :func:`official_notice` to Ultralytics' module-level
+   ``default_callbacks["on_train_start"]`` list (which every trainer copies, so ``yolo train`` and ``YOLO().train()``
+   alike), :func:`unregister` removes it. For a model with this package's attention layers it logs one line naming the
+   training values that differ from the official YOLOv12 code's (``recipes.official_differences``); nothing is changed.
+7. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 """
 
@@ -387,6 +391,9 @@ def register() -> None:
         for name, hook in _HOOKS.items():
             _ORIGINALS[name] = getattr(tasks, name)
             setattr(tasks, name, functools.wraps(_ORIGINALS[name])(hook))
+        starts = _default_callbacks()["on_train_start"]
+        if official_notice not in starts:
+            starts.append(official_notice)
 
 
 def unregister() -> None:
@@ -396,6 +403,35 @@ def unregister() -> None:
         for name, original in _ORIGINALS.items():
             setattr(tasks, name, original)
         _ORIGINALS.clear()
+        starts = _default_callbacks()["on_train_start"]
+        while official_notice in starts:
+            starts.remove(official_notice)
+
+
+def _default_callbacks() -> dict:
+    from ultralytics.utils.callbacks import base
+
+    return base.default_callbacks
+
+
+def official_notice(trainer) -> None:
+    """Training-start callback: one LOGGER line if a YOLOv12 model of this package trains with non-official values."""
+    from ultralytics.utils import LOGGER, RANK
+
+    from .recipes import official_differences
+    from .recipes import official_notice as notice_text
+
+    model = getattr(trainer, "model", None)
+    model = getattr(model, "module", model)  # DDP wrapper
+    if RANK not in {-1, 0} or not isinstance(model, nn.Module):
+        return
+    if not any(isinstance(m, (A2C2f, ABlock, AAttn)) for m in model.modules()):
+        return  # Ultralytics' own models (YOLO11, its YOLO12) keep its defaults without a word
+    yaml = getattr(model, "yaml", None) or {}
+    scale = yaml.get("scale") if isinstance(yaml, dict) else None
+    differences = official_differences(trainer.args, scale, getattr(trainer.args, "task", "detect"))
+    if differences:
+        LOGGER.warning(notice_text(differences, scale))
 
 
 def has_builtin_yolo12() -> bool:

@@ -13,6 +13,11 @@ l      0.9    0.15    0.5
 x      0.9    0.2     0.6
 =====  =====  ======  ==========
 
+The official code (an Ultralytics 8.3.63 fork) also changed two of Ultralytics' defaults for every training:
+``warmup_bias_lr`` 0.0 (stock 0.1) and ``copy_paste`` 0.1 (stock 0.0; the table's per-scale value in the recipe).
+Every recipe carries ``warmup_bias_lr=0.0``, and :func:`official_differences` names the values of a training that differ
+from the official code's (the plugin logs them when a YOLOv12 model starts training; nothing is changed for you).
+
 ``model.train(data="coco.yaml", **recipe("s"))`` reproduces that set-up; ``recipe_args("s")`` is the same as
 ``key=value`` text for ``yolo train``. ``copy_paste`` needs polygon labels (Ultralytics' COCO labels have them) and
 does nothing on box-only datasets.
@@ -24,10 +29,22 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RECIPES", "TRAIN_DEFAULTS", "add_albumentations", "recipe", "recipe_args"]
+__all__ = [
+    "OFFICIAL_DEFAULTS",
+    "RECIPES",
+    "TRAIN_DEFAULTS",
+    "add_albumentations",
+    "official_differences",
+    "official_notice",
+    "recipe",
+    "recipe_args",
+]
 
 # Shared by every scale: the paper's schedule; mosaic stays Ultralytics' 1.0 with its last 10 epochs without mosaic.
-TRAIN_DEFAULTS = {"epochs": 600, "batch": 256, "imgsz": 640, "mosaic": 1.0, "close_mosaic": 10}
+# warmup_bias_lr: the official fork's default (stock Ultralytics warms the biases up from 0.1).
+TRAIN_DEFAULTS = {"epochs": 600, "batch": 256, "imgsz": 640, "mosaic": 1.0, "close_mosaic": 10, "warmup_bias_lr": 0.0}
+# The two keys in which the official fork's cfg/default.yaml differs from stock Ultralytics 8.3.63's.
+OFFICIAL_DEFAULTS = {"warmup_bias_lr": 0.0, "copy_paste": 0.1}
 RECIPES = {
     "n": {"scale": 0.5, "mixup": 0.0, "copy_paste": 0.1},
     "s": {"scale": 0.9, "mixup": 0.05, "copy_paste": 0.15},
@@ -56,7 +73,8 @@ def recipe(scale: str, **overrides: Any) -> dict[str, Any]:
         **overrides: Values that replace the recipe's (e.g. ``batch=64`` for fewer GPUs; ``epochs`` for a short run).
 
     Returns:
-        (dict): ``epochs, batch, imgsz, mosaic, close_mosaic, scale, mixup, copy_paste`` (plus ``overrides``).
+        (dict): ``epochs, batch, imgsz, mosaic, close_mosaic, warmup_bias_lr, scale, mixup, copy_paste`` (plus
+        ``overrides``).
 
     Examples:
         >>> recipe("s")["mixup"]
@@ -70,6 +88,42 @@ def recipe_args(scale: str, **overrides: Any) -> str:
     """:func:`recipe` as ``key=value`` text for the ``yolo`` CLI, e.g. ``yolo train model=yolov12s.yaml data=coco.yaml
     epochs=600 batch=256 ...``."""
     return " ".join(f"{k}={v}" for k, v in recipe(scale, **overrides).items())
+
+
+def official_differences(args: Any, scale: str | None = None, task: str = "detect") -> dict[str, tuple[Any, Any]]:
+    """The training values in ``args`` that differ from the official code's defaults, as ``{key: (used, official)}``.
+
+    Args:
+        args: Training arguments with attributes ``warmup_bias_lr`` and ``copy_paste`` (a trainer's ``args``), or a
+            dict with those keys.
+        scale (str | None): Model scale (``n`` ... ``x``): the official ``copy_paste`` is the recipe's for that scale;
+            None (or an unknown scale) compares with the fork's default 0.1.
+        task (str): Ultralytics task; classification has no copy-paste augmentation, so only ``warmup_bias_lr``
+            counts there.
+
+    Examples:
+        >>> official_differences({"warmup_bias_lr": 0.1, "copy_paste": 0.0}, "s")
+        {'warmup_bias_lr': (0.1, 0.0), 'copy_paste': (0.0, 0.15)}
+    """
+    get = args.get if isinstance(args, dict) else lambda k: getattr(args, k, None)
+    official = dict(OFFICIAL_DEFAULTS)
+    if scale in RECIPES:
+        official["copy_paste"] = RECIPES[scale]["copy_paste"]
+    if task == "classify":
+        official.pop("copy_paste")
+    return {k: (get(k), v) for k, v in official.items() if get(k) is not None and float(get(k)) != v}
+
+
+def official_notice(differences: dict[str, tuple[Any, Any]], scale: str | None = None) -> str:
+    """One line naming the values that differ from the official code's and how to train like the paper."""
+    s = scale if scale in RECIPES else "n"
+    used = " ".join(f"{k}={u}" for k, (u, _) in differences.items())
+    official = " ".join(f"{k}={o}" for k, (_, o) in differences.items())
+    return (
+        f"ultra-yolov12: this YOLOv12 training uses {used}, the official YOLOv12 code {official}; to train like the "
+        f"paper use $(ultra-yolov12 recipe scale={s}) with yolo train, or model.train(..., **ultra_yolov12.recipe("
+        f'"{s}")) (values are used as given)'
+    )
 
 
 def add_albumentations(model, transforms: list) -> None:

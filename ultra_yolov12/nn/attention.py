@@ -94,9 +94,14 @@ class AAttn(nn.Module):
             self.v = Conv(dim, dim, 1, act=False)
         self.proj = Conv(dim, dim, 1, act=False)
         k = spec.pe_kernel
-        self.pe = Conv(dim, dim, k, 1, k // 2, g=dim, act=False)
         if spec.pe_bias:
+            # Ultralytics' Conv has no bias argument: build it without drawing from the random stream, then give it
+            # the conv the official code builds (one Conv2d with a bias), so seeded initial weights equal the official
+            with torch.random.fork_rng(devices=[]):
+                self.pe = Conv(dim, dim, k, 1, k // 2, g=dim, act=False)
             self.pe.conv = nn.Conv2d(dim, dim, k, 1, k // 2, groups=dim, bias=True)
+        else:
+            self.pe = Conv(dim, dim, k, 1, k // 2, g=dim, act=False)
 
     def __setstate__(self, state: dict) -> None:
         """Accept pickles from every YOLOv12 code base: the layout is read from which weights are present."""
