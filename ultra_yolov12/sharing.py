@@ -22,7 +22,6 @@ import datetime
 import json
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .files import atomic_path
