@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -213,4 +214,144 @@ def test_two_processes_convert_to_the_same_target(tmp_path, checkpoint):
     a, b = YOLO(str(target)).model.state_dict(), YOLO(str(reference)).model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     record("Concurrent work", "two processes convert to the same target", "python", "ok", "both: complete file",
+           files_left=0)  # fmt: skip
+
+
+# --- kill -9 and resume -----------------------------------------------------------------------------------------------
+
+TRAIN = """
+import os, signal, sys
+import ultra_yolov12
+from ultralytics import YOLO
+
+def kill_mid_epoch_2(trainer):  # SIGKILL: no handler, no cleanup, exactly what `kill -9` does
+    if trainer.epoch == 1:
+        last = trainer.wdir / "last.pt"
+        assert last.is_file(), "last.pt of epoch 1 should exist by now"
+        print("KILLING", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+model = YOLO("yolov12n.yaml")
+model.add_callback("on_train_batch_end", kill_mid_epoch_2)
+model.train(data=sys.argv[1], epochs=3, imgsz=64, batch=2, workers=0, device="cpu", project=sys.argv[2], name="run",
+            plots=False, amp=False, val=True, exist_ok=True, verbose=False)
+"""
+# the `yolo` command line, as its console script runs it
+YOLO_CLI = "import sys; from ultralytics.cfg import entrypoint; sys.argv[0] = 'yolo'; entrypoint()"
+
+
+@pytest.mark.slow
+def test_kill_9_mid_epoch_then_resume_completes(tmp_path, coco8_yaml, bus_jpg):
+    project = tmp_path / "runs"
+    r = subprocess.run([sys.executable, "-c", TRAIN, str(coco8_yaml), str(project)], env=_env(), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == -signal.SIGKILL, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    wdir = project / "run" / "weights"
+    last = wdir / "last.pt"
+    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 0  # epoch 1 complete, 2 interrupted
+    r = subprocess.run([sys.executable, "-c", YOLO_CLI, "train", "resume=True", f"model={last}"], env=_env(),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    assert "Resuming training" in r.stdout + r.stderr
+    rows = (project / "run" / "results.csv").read_text().strip().splitlines()[1:]
+    assert [int(float(row.split(",")[0])) for row in rows] == [1, 2, 3]  # every epoch once, none lost or repeated
+    for name in ("last.pt", "best.pt"):
+        ckpt = torch.load(wdir / name, map_location="cpu", weights_only=False)
+        assert ckpt["optimizer"] is None  # the finished run stripped it: training is over
+        result = YOLO(str(wdir / name)).predict(bus_jpg, imgsz=64, verbose=False)[0]
+        assert result.orig_shape == (1080, 810)
+    record("Interrupted work", "kill -9 of yolo train mid-epoch 2, then resume=True", "yolo", "ok",
+           "all 3 epochs in results.csv; last.pt and best.pt load and predict", files_lost=0)  # fmt: skip
+
+
+# --- Ctrl-C -----------------------------------------------------------------------------------------------------------
+
+
+def _interrupt(args: list[str], cwd: Path, ready, timeout: float = 120) -> tuple[int, str, str]:
+    """Run ``ultra-yolov12 ARGS``, send SIGINT once ``ready(output_so_far)`` is true, return (code, stdout, stderr)."""
+    p = subprocess.Popen([sys.executable, "-m", "ultra_yolov12", *args], env=_env(), cwd=cwd, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    out: list[str] = []
+    err: list[str] = []
+    readers = [threading.Thread(target=lambda s=s, b=b: b.extend(iter(s.readline, "")), daemon=True)
+               for s, b in ((p.stdout, out), (p.stderr, err))]  # fmt: skip
+    for t in readers:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while not ready("".join(out + err)):
+        assert p.poll() is None, f"finished before it could be interrupted: {''.join(out + err)[-2000:]}"
+        assert time.monotonic() < deadline, "never got ready"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    code = p.wait(timeout=60)
+    for t in readers:
+        t.join(timeout=10)
+    return code, "".join(out), "".join(err)
+
+
+def _check_interrupted(code: int, stdout: str, stderr: str) -> str:
+    assert code == 130, (code, stdout[-1500:], stderr[-1500:])
+    assert "Traceback" not in stdout + stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1] == "ultra-yolov12: error: interrupted", lines
+    return lines[-1]
+
+
+def _hidden(folder: Path) -> list[str]:
+    """Temporary files (atomic writes use hidden names) anywhere below ``folder``."""
+    return [str(p) for p in folder.rglob(".*")]
+
+
+def test_ctrl_c_during_heatmap_leaves_only_complete_pngs(tmp_path, bus_jpg):
+    import cv2
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(60):
+        (images / f"bus{i:02d}.jpg").symlink_to(bus_jpg)
+    project = tmp_path / "maps"
+    args = ["heatmap", "model=yolov12n.yaml", f"source={images}", "imgsz=64", f"project={project}", "name=run"]
+    code, out, err = _interrupt(args, tmp_path, lambda _: any(project.rglob("*.png")))
+    message = _check_interrupted(code, out, err)
+    pngs = sorted(project.rglob("*.png"))
+    assert 1 <= len(pngs) < 60 and not _hidden(tmp_path)
+    for png in pngs:  # every file that is there is whole
+        assert cv2.imread(str(png)).shape == (1080, 810, 3), png
+    record("Interrupted work", "Ctrl-C during ultra-yolov12 heatmap", "ultra-yolov12", f"exit {code}", message,
+           files_left_partial=0)  # fmt: skip
+
+
+def test_ctrl_c_during_coco_eval_leaves_no_run_dir(tmp_path, coco8_yaml):
+    root = coco8_yaml.parent / "coco8"
+    big = tmp_path / "big"
+    for kind in ("images", "labels"):
+        (big / kind / "val").mkdir(parents=True)
+    for i in range(100):  # 400 images: seconds of work to interrupt
+        for img in sorted((root / "images" / "val").iterdir()):
+            (big / "images" / "val" / f"{i:03d}_{img.name}").symlink_to(img)
+            label = root / "labels" / "val" / f"{img.stem}.txt"
+            if label.exists():
+                (big / "labels" / "val" / f"{i:03d}_{img.stem}.txt").symlink_to(label)
+    data = tmp_path / "big.yaml"
+    data.write_text(
+        coco8_yaml.read_text().replace(str(root), str(big)).replace("train: images/train", "train: images/val")
+    )
+    project = tmp_path / "eval"
+    args = ["coco-eval", "model=yolov12n.yaml", f"data={data}", "imgsz=64", "batch=8", f"project={project}"]
+    code, out, err = _interrupt(args, tmp_path, lambda text: "predicting 400 val images" in text)
+    message = _check_interrupted(code, out, err)
+    assert not project.exists() or not any(project.rglob("*")), sorted(project.rglob("*"))
+    assert not _hidden(tmp_path)
+    record("Interrupted work", "Ctrl-C during ultra-yolov12 coco-eval", "ultra-yolov12", f"exit {code}", message,
+           files_left=0)  # fmt: skip
+
+
+def test_ctrl_c_during_benchmark_writes_nothing(tmp_path):
+    out_dir = tmp_path / "bench"
+    args = ["benchmark", "scales=n,s", "imgsz=64", "train=false", "onnx=false", f"out={out_dir}"]
+    code, out, err = _interrupt(args, tmp_path, lambda text: "results go to" in text)
+    message = _check_interrupted(code, out, err)
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    assert not _hidden(tmp_path)
+    record("Interrupted work", "Ctrl-C during ultra-yolov12 benchmark", "ultra-yolov12", f"exit {code}", message,
            files_left=0)  # fmt: skip
