@@ -71,8 +71,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "convert": Command(
         "ultra_yolov12.checkpoints:convert",
-        "Convert a YOLOv12 checkpoint between code bases' layouts",
-        ("source=yolov12n.pt to=ultralytics",),
+        "Convert a YOLOv12 checkpoint between code bases' layouts, or to a pickle-free .safetensors",
+        ("source=yolov12n.pt to=ultralytics", "source=best.pt target=best.safetensors to=safetensors"),
     ),
     "coco-eval": Command(
         "ultra_yolov12.coco:coco_eval",
