@@ -432,7 +432,7 @@ def convert(source: str | Path, target: str | Path | None = None, to: str = "ult
     from . import _ultralytics as compat
 
     if to not in TARGETS and to not in FORMATS:
-        raise ValueError(f"unknown target to='{to}'; choose one of {', '.join([*TARGETS, *FORMATS])}")
+        raise ValueError(f"unknown target layout to='{to}'; choose one of {', '.join([*TARGETS, *FORMATS])}")
     logger, prefix = _log()
     ckpt, file = compat.load_checkpoint_file(source)
     source = Path(str(source))
