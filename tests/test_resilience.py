@@ -178,6 +178,17 @@ def test_bad_download_leaves_nothing_and_a_retry_succeeds(mode, mirror, weights_
     record("Downloads", f"retry after {mode}, server fixed", "python", "ok", f"downloaded {NAME}, loads", files_left=0)
 
 
+def test_a_broken_cached_weight_is_downloaded_again(mirror, weights_dir, checkpoint):
+    weights_dir.mkdir()
+    garbage = bytes((i * 31 + 7) % 256 for i in range(300_000))
+    (weights_dir / NAME).write_bytes(garbage)  # what older releases left behind after a bad mirror answer
+    model = YOLO(NAME)
+    assert (weights_dir / NAME).read_bytes() == checkpoint.read_bytes() and _files(weights_dir) == [NAME]
+    assert model.task == "detect"
+    record("Downloads", f"a broken {NAME} already in the weights directory", "python", "ok",
+           "removed and downloaded again", files_left=0)  # fmt: skip
+
+
 def _python(code: str, **env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=_env(**env), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip

@@ -27,7 +27,8 @@ and one method of ``ultralytics.engine.model.Model``, once, under a lock, keepin
    ``pickles.UnsafeCheckpointError`` naming the function (found by ``pickles.inspect_checkpoint``, which runs nothing).
    ``.safetensors`` files (no pickle at all) are read by ``safetensor_files.load`` and returned as a checkpoint dict.
 4. Official weight names (same hook, before loading): ``yolov12n.pt``, ``yolov12n-turbo.pt``, ... that are not on disk
-   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
+   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory. A file
+   there that does not load and is no checkpoint (``weights.discard_if_broken``) is removed and downloaded again, once.
 5. ``Model._load`` (``ultralytics.engine.model``): ``YOLO("model.safetensors")`` takes the checkpoint path (the
    installed ``_load`` chooses it by the ``.pt`` suffix), the model rebuilt by ``sharing.load``; other files go to the
    original untouched.
@@ -259,7 +260,26 @@ def _torch_safe_load(weight, *args, **kwargs):
         from . import sharing
 
         return sharing.load(weight), str(weight)
-    weight = _resolve_weight(weight)
+    resolved = _resolve_weight(weight)
+    try:
+        return _load_resolved(resolved, args, kwargs)
+    except TypeError:
+        # an official name whose file in the weights directory is broken (left by an older release, say): that is
+        # a cache, so it is checked, removed and downloaded again, once
+        if not (_cached_official(weight, resolved) and weights.discard_if_broken(resolved)):
+            raise
+    return _load_resolved(_resolve_weight(weight), args, kwargs)
+
+
+def _cached_official(weight, resolved) -> bool:
+    """Whether ``weight`` is a bare official name that resolved to its file in Ultralytics' weights directory."""
+    if not isinstance(weight, (str, Path)) or Path(str(weight).strip()).parent != Path("."):
+        return False
+    a = weights.asset(weight)
+    return a is not None and Path(str(resolved)) == a.path
+
+
+def _load_resolved(weight, args: tuple, kwargs: dict):
     restricted = restricted_loading(_tasks(), args, kwargs)
     if restricted:
         _allow_plugin_classes()

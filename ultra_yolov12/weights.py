@@ -26,7 +26,16 @@ from pathlib import Path
 from .files import atomic_path
 from .pickles import CheckpointError, inspect_checkpoint
 
-__all__ = ["OFFICIAL_URL", "URL_ENV", "Asset", "WeightsDownloadError", "asset", "download", "official_names"]
+__all__ = [
+    "OFFICIAL_URL",
+    "URL_ENV",
+    "Asset",
+    "WeightsDownloadError",
+    "asset",
+    "discard_if_broken",
+    "download",
+    "official_names",
+]
 
 OFFICIAL_URL = "https://github.com/sunsmarterjie/yolov12/releases/download"
 URL_ENV = "ULTRA_YOLOV12_WEIGHTS_URL"
@@ -127,6 +136,23 @@ def download(name: str | Path, progress: bool = True, retry: int = 3) -> Path:
             f"instead of the name"
         ) from e
     return a.path
+
+
+def discard_if_broken(path: str | Path) -> bool:
+    """Remove ``path`` (a cached official weight) if it is no complete, code-free checkpoint; True if removed.
+
+    Called only after loading the file failed, so a good file costs nothing; a broken one (a download cut short by
+    an older release, an error page saved under the weight's name) is replaced by a fresh download.
+    """
+    from ultralytics.utils import LOGGER, colorstr
+
+    try:
+        inspect_checkpoint(path)
+    except CheckpointError as e:
+        LOGGER.warning(f"{colorstr('ultra-yolov12: ')}{path} {e}; removing it and downloading it again")
+        Path(path).unlink(missing_ok=True)
+        return True
+    return False
 
 
 def _cause(e: BaseException) -> str:
