@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _foreign import foreign_model, randomize, save_checkpoint
+from _foreign import foreign_model, randomize, save_checkpoint, ultralytics_save
 from casebook import record
 from ultralytics import YOLO
 from ultralytics.nn import tasks
@@ -65,7 +65,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     randomize(plugin.model, seed=1)  # trained-like weights: boxes to compare
     plugin.model.names = {i: f"class{i}" for i in range(80)}  # names as a fine-tuned model has its own
     out["plugin"] = d / "plugin.pt"
-    plugin.save(out["plugin"])
+    ultralytics_save(plugin, out["plugin"])
     (d / "markers").mkdir()
     for name, cls in (("exec", _Exec), ("os.system", _System)):
         ckpt = torch.load(out["plugin"], map_location="cpu", weights_only=False)
@@ -176,7 +176,7 @@ def test_safetensors_cli_and_a_plain_ultralytics_model(tmp_path, bus_jpg):
     src = tmp_path / "yolo11n.pt"
     model = YOLO("yolo11n.yaml")
     randomize(model.model, seed=2)
-    model.save(src)
+    ultralytics_save(model, src)
     target = tmp_path / "yolo11n.safetensors"
     assert cli_main(["convert", f"source={src}", f"target={target}", "to=safetensors"]) == 0
     _same(YOLO(str(src)), YOLO(str(target)), bus_jpg)
