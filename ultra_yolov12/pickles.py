@@ -62,8 +62,11 @@ class CheckpointError(ValueError):
     """The file is not a complete, loadable Ultralytics checkpoint (the message says what it is instead)."""
 
 
-class UnsafeCheckpointError(CheckpointError):
-    """The file's pickle names a function that would run when it is loaded; nothing of it was run."""
+class UnsafeCheckpointError(CheckpointError, TypeError):
+    """The file's pickle names a function that would run when it is loaded; nothing of it was run.
+
+    Also a ``TypeError``: what Ultralytics raises for a checkpoint its restricted loader refuses.
+    """
 
 
 def _callable(name: str) -> bool:
