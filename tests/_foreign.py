@@ -297,5 +297,13 @@ class OddAAttn(TurboAAttn):
         self.pe = Conv(dim, dim, 7, 1, 3, g=dim, act=False)
 
 
+def ultralytics_save(model, path: Path) -> Path:
+    """Ultralytics' own ``YOLO.save``; 8.3.0's needs a checkpoint dict to update, which a model built from a YAML
+    lacks."""
+    model.ckpt = model.ckpt or {}
+    model.save(path)
+    return path
+
+
 def ultralytics_version() -> tuple[int, ...]:
     return tuple(int(re.match(r"\d*", p).group() or 0) for p in ultralytics.__version__.split(".")[:3])

@@ -11,7 +11,10 @@ from .coco import coco_eval
 from .configs import available as available_configs
 from .heatmap import heatmap
 from .nn import A2C2f, A2C2fTurbo, AAttn, ABlock, get_backend, set_backend
+from .pickles import CheckpointError, UnsafeCheckpointError, inspect_checkpoint
 from .recipes import add_albumentations, recipe, recipe_args
+from .sharing import SafetensorsError
+from .weights import WeightsDownloadError
 
 __version__ = "0.1.0"
 
@@ -21,7 +24,11 @@ __all__ = [
     "A2C2fTurbo",
     "AAttn",
     "ABlock",
+    "CheckpointError",
+    "SafetensorsError",
+    "UnsafeCheckpointError",
     "UnsupportedUltralyticsError",
+    "WeightsDownloadError",
     "__version__",
     "add_albumentations",
     "available_configs",
@@ -29,6 +36,7 @@ __all__ = [
     "convert",
     "get_backend",
     "heatmap",
+    "inspect_checkpoint",
     "is_registered",
     "recipe",
     "recipe_args",

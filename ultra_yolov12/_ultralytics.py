@@ -1,9 +1,9 @@
 """The one module that touches Ultralytics internals.
 
 Supported releases: ``SUPPORTED`` below (8.3.0, the first with C3k2, up to the newest 8.4.x); :func:`register` raises
-:class:`UnsupportedUltralyticsError` outside it. :func:`register` replaces three functions in ``ultralytics.nn.tasks``,
-once, under a lock, keeping the originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' files are
-never edited.
+:class:`UnsupportedUltralyticsError` outside it. :func:`register` replaces three functions in ``ultralytics.nn.tasks``
+and one method of ``ultralytics.engine.model.Model``, once, under a lock, keeping the originals in ``_ORIGINALS``
+(:func:`unregister` puts them back). Ultralytics' files are never edited.
 
 1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, or any
    dict naming A2C2f/ABlock/AAttn on a release that has no such classes) is parsed by a *copy* of the installed
@@ -21,15 +21,24 @@ never edited.
    supported release (AAttn reads its layout from the pickled weights; an unknown layout is one ``LayoutError``).
    Loaded foreign model dicts are aligned so that training rebuilds the same layers
    (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release.
+   Under Ultralytics' restricted loading (``ULTRALYTICS_SAFE_LOAD=1``, 8.4.x releases with ``_SafeLoad``, torch >=
+   2.6) the plugin's layer classes are put on torch's ``weights_only`` allow-list (``add_safe_globals``), so the
+   plugin's own checkpoints load too; a file it refuses because its pickle would run code is one
+   ``pickles.UnsafeCheckpointError`` naming the function (found by ``pickles.inspect_checkpoint``, which runs nothing).
+   ``.safetensors`` files (no pickle at all) are read by ``safetensor_files.load`` and returned as a checkpoint dict.
 4. Official weight names (same hook, before loading): ``yolov12n.pt``, ``yolov12n-turbo.pt``, ... that are not on disk
-   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
-5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
+   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory. A file
+   there that does not load and is no checkpoint (``weights.discard_if_broken``) is removed and downloaded again, once.
+5. ``Model._load`` (``ultralytics.engine.model``): ``YOLO("model.safetensors")`` takes the checkpoint path (the
+   installed ``_load`` chooses it by the ``.pt`` suffix), the model rebuilt by ``sharing.load``; other files go to the
+   original untouched.
+6. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
    pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
-6. A default training callback: :func:`register` appends :func:`official_notice` to Ultralytics' module-level
+7. A default training callback: :func:`register` appends :func:`official_notice` to Ultralytics' module-level
    ``default_callbacks["on_train_start"]`` list (which every trainer copies, so ``yolo train`` and ``YOLO().train()``
    alike), :func:`unregister` removes it. For a model with this package's attention layers it logs one line naming the
    training values that differ from the official YOLOv12 code's (``recipes.official_differences``); nothing is changed.
-7. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+8. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 """
 
@@ -205,11 +214,86 @@ def _unreadable(weight, e: BaseException) -> TypeError:
     )
 
 
+def restricted_loading(tasks: types.ModuleType, args: tuple, kwargs: dict) -> bool:
+    """Whether this ``torch_safe_load`` call uses Ultralytics' restricted (``weights_only``) unpickler.
+
+    8.4.x releases with ``_SafeLoad`` have it, switched on by ``ULTRALYTICS_SAFE_LOAD=1`` (``tasks.SAFE_LOAD``) or
+    ``safe_only=True``, and only with torch >= 2.6. 8.3.0 has neither the flag nor that loader (its ``safe_only`` swaps
+    unknown classes for placeholders, a different thing): False there.
+    """
+    safe_load = getattr(tasks, "_SafeLoad", None)
+    if safe_load is None or not getattr(safe_load, "SUPPORTED", False):
+        return False
+    safe = kwargs.get("safe_only", args[0] if args else None)
+    return bool(getattr(tasks, "SAFE_LOAD", False) if safe is None else safe)
+
+
+_ALLOWED = threading.Event()
+
+
+def _allow_plugin_classes() -> None:
+    """Put this plugin's layers on torch's ``weights_only`` allow-list (once): they are plain ``nn.Module`` classes
+    whose unpickling only sets attributes (``AAttn.__setstate__`` reads its layout from its own weights)."""
+    import torch
+
+    with _LOCK:
+        if not _ALLOWED.is_set():
+            torch.serialization.add_safe_globals([A2C2f, A2C2fTurbo, A2C2fUltralytics, ABlock, AAttn])
+            _ALLOWED.set()
+
+
+def _refused(weight, e: BaseException) -> BaseException:
+    """Say what a restricted load refused: a pickle that would run code is named as such (nothing of it ran)."""
+    from .pickles import CheckpointError, UnsafeCheckpointError, inspect_checkpoint
+
+    try:
+        inspect_checkpoint(weight)
+    except UnsafeCheckpointError as u:
+        return UnsafeCheckpointError(f"{weight} was refused by ULTRALYTICS_SAFE_LOAD=1: it {u}")
+    except CheckpointError:
+        return e
+    return e
+
+
+def is_safetensors(weight) -> bool:
+    return isinstance(weight, (str, Path)) and str(weight).lower().endswith(".safetensors")
+
+
 def _torch_safe_load(weight, *args, **kwargs):
-    weight = _resolve_weight(weight)
+    if is_safetensors(weight):  # no pickle: rebuilt from the file's config (never unpickled, safe load or not)
+        from . import sharing
+
+        return sharing.load(weight), str(weight)
+    resolved = _resolve_weight(weight)
+    try:
+        return _load_resolved(resolved, args, kwargs)
+    except TypeError:
+        # an official name whose file in the weights directory is broken (left by an older release, say): that is
+        # a cache, so it is checked, removed and downloaded again, once
+        if not (_cached_official(weight, resolved) and weights.discard_if_broken(resolved)):
+            raise
+    return _load_resolved(_resolve_weight(weight), args, kwargs)
+
+
+def _cached_official(weight, resolved) -> bool:
+    """Whether ``weight`` is a bare official name that resolved to its file in Ultralytics' weights directory."""
+    if not isinstance(weight, (str, Path)) or Path(str(weight).strip()).parent != Path("."):
+        return False
+    a = weights.asset(weight)
+    return a is not None and Path(str(resolved)) == a.path
+
+
+def _load_resolved(weight, args: tuple, kwargs: dict):
+    restricted = restricted_loading(_tasks(), args, kwargs)
+    if restricted:
+        _allow_plugin_classes()
     try:
         with pickled_classes():
             ckpt, file = _ORIGINALS["torch_safe_load"](weight, *args, **kwargs)
+    except TypeError as e:
+        if restricted and isinstance(weight, (str, Path)) and Path(weight).is_file():
+            raise _refused(weight, e) from e
+        raise
     except LayoutError as e:  # raised by AAttn.__setstate__ deep inside unpickling: say it once, with the file
         raise LayoutError(f"{weight}: {e}") from None
     except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:  # releases < 8.4 pass these through raw
@@ -229,6 +313,35 @@ def _torch_safe_load(weight, *args, **kwargs):
         )
     checkpoints.prepare_loaded(ckpt, builtin_yolo12=has_builtin_yolo12())
     return ckpt, file
+
+
+def _model_load(self, weights, *args, **kwargs):
+    """``Model._load`` that sends ``.safetensors`` files down the checkpoint path of the installed release.
+
+    Every supported ``Model._load`` picks the checkpoint branch by the ``.pt`` suffix. The rebuilt model is handed to
+    it as a ``.pt`` in a private temporary folder (pickled from objects built here, never from the file's bytes), then
+    the paths the model reports are set back to the ``.safetensors`` file.
+    """
+    original = _ORIGINALS["Model._load"]
+    if not is_safetensors(weights):
+        return original(self, weights, *args, **kwargs)
+    import tempfile
+
+    import torch
+
+    from . import sharing
+
+    ckpt = sharing.load(weights)
+    with tempfile.TemporaryDirectory(prefix="ultra_yolov12_") as tmp:
+        pt = Path(tmp) / (Path(str(weights)).stem + ".pt")
+        torch.save(ckpt, pt)
+        original(self, str(pt), *args, **kwargs)
+    for owner, attr in ((self, "ckpt_path"), (self, "model_name"), (self.model, "pt_path")):
+        if hasattr(owner, attr):
+            setattr(owner, attr, str(weights))
+    self.overrides["model"] = str(weights)
+    if isinstance(getattr(self, "ckpt", None), dict):
+        self.ckpt["safetensors"] = str(weights)
 
 
 def load_checkpoint_file(weight) -> tuple[dict, str]:
@@ -377,6 +490,13 @@ def _tasks() -> types.ModuleType:
 
 
 _HOOKS = {"parse_model": _parse_model, "check_yaml": _check_yaml, "torch_safe_load": _torch_safe_load}
+_METHOD_HOOKS = {"Model._load": _model_load}  # on ultralytics.engine.model.Model
+
+
+def _model_class() -> type:
+    from ultralytics.engine.model import Model
+
+    return Model
 
 
 def register() -> None:
@@ -391,6 +511,11 @@ def register() -> None:
         for name, hook in _HOOKS.items():
             _ORIGINALS[name] = getattr(tasks, name)
             setattr(tasks, name, functools.wraps(_ORIGINALS[name])(hook))
+        model_cls = _model_class()
+        for key, hook in _METHOD_HOOKS.items():
+            attr = key.split(".")[1]
+            _ORIGINALS[key] = model_cls.__dict__[attr]
+            setattr(model_cls, attr, functools.wraps(_ORIGINALS[key])(hook))
         starts = _default_callbacks()["on_train_start"]
         if official_notice not in starts:
             starts.append(official_notice)
@@ -399,9 +524,12 @@ def register() -> None:
 def unregister() -> None:
     """Restore Ultralytics' original functions."""
     with _LOCK:
-        tasks = _tasks()
+        tasks, model_cls = _tasks(), _model_class()
         for name, original in _ORIGINALS.items():
-            setattr(tasks, name, original)
+            if name in _METHOD_HOOKS:
+                setattr(model_cls, name.split(".")[1], original)
+            else:
+                setattr(tasks, name, original)
         _ORIGINALS.clear()
         starts = _default_callbacks()["on_train_start"]
         while official_notice in starts:

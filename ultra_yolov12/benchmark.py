@@ -489,6 +489,7 @@ def run(
     info = machine_info(threads)
     t0 = time.time()
     rows = []
+    say(f"scales {', '.join(scales)}, imgsz {imgsz}, {threads} threads; results go to {out} when all rows are done")
 
     def add(name, kind, unit, cmp, **extra):
         rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, **extra})

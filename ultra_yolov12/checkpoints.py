@@ -34,6 +34,7 @@ from .nn import LAYOUTS, AAttn, LayoutError, match_layout
 from .nn.block import A2C2f, A2C2fTurbo, A2C2fUltralytics, ABlock
 
 __all__ = [
+    "FORMATS",
     "TARGETS",
     "LayoutError",
     "attention_layouts",
@@ -52,6 +53,7 @@ TARGETS = {  # convert(to=...): layout, and whether the classes are stock Ultral
     "v1.0": "ultra-yolov12 classes, official v1.0 layout",
     "turbo": "ultra-yolov12 classes, official turbo layout",
 }
+FORMATS = {"safetensors": "no pickle: model config in the metadata, weights as tensors; YOLO('x.safetensors') loads it"}
 PLUGIN_CLASS = {"v1.0": A2C2f, "turbo": A2C2fTurbo, "ultralytics": A2C2fUltralytics}  # A2C2f class per layout
 PROJECTIONS = ("qkv", "qk", "v", "pe")  # AAttn sub-modules whose weights depend on the layout
 _FUSED, _SPLIT = "qkv.conv.weight", "qk.conv.weight"
@@ -415,7 +417,9 @@ def convert(source: str | Path, target: str | Path | None = None, to: str = "ult
             official weight name such as ``yolov12n-turbo.pt`` is downloaded first.
         target (str | Path | None): Output file; default ``<source stem>-<to>.pt`` next to the source. Written to a
             temporary file and renamed, so a failure leaves an existing ``target`` untouched.
-        to (str): ``"ultralytics"``, ``"v1.0"`` or ``"turbo"`` (turbo only from turbo-compatible weights).
+        to (str): ``"ultralytics"``, ``"v1.0"`` or ``"turbo"`` (turbo only from turbo-compatible weights), or
+            ``"safetensors"``: a pickle-free file (:mod:`ultra_yolov12.sharing`; default target
+            ``<source stem>.safetensors``), for any Ultralytics model, with or without area attention.
 
     Returns:
         (Path): The written file.
@@ -427,10 +431,19 @@ def convert(source: str | Path, target: str | Path | None = None, to: str = "ult
     from . import __version__
     from . import _ultralytics as compat
 
-    _check_to(to)
+    if to not in TARGETS and to not in FORMATS:
+        raise ValueError(f"unknown target layout to='{to}'; choose one of {', '.join([*TARGETS, *FORMATS])}")
     logger, prefix = _log()
     ckpt, file = compat.load_checkpoint_file(source)
     source = Path(str(source))
+    if to == "safetensors":
+        from . import sharing
+
+        target = Path(target) if target else source.with_suffix(".safetensors")
+        model = next(ckpt[k] for k in ("ema", "model") if isinstance(ckpt.get(k), nn.Module))
+        sharing.save(model, target, train_args=ckpt.get("train_args"))
+        logger.info(f"{prefix}wrote {target} from {file} ({FORMATS[to]})")
+        return target
     target = Path(target) if target else source.with_name(f"{source.stem}-{to}.pt")
     models = {id(v): v for v in (ckpt.get("model"), ckpt.get("ema")) if isinstance(v, nn.Module)}
     before = {layout_of(m) for m in models.values()}

@@ -71,8 +71,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "convert": Command(
         "ultra_yolov12.checkpoints:convert",
-        "Convert a YOLOv12 checkpoint between code bases' layouts",
-        ("source=yolov12n.pt to=ultralytics",),
+        "Convert a YOLOv12 checkpoint between code bases' layouts, or to a pickle-free .safetensors",
+        ("source=yolov12n.pt to=ultralytics", "source=best.pt target=best.safetensors to=safetensors"),
     ),
     "coco-eval": Command(
         "ultra_yolov12.coco:coco_eval",
@@ -315,8 +315,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Tokens after the program name, e.g. ``["heatmap", "model=yolov12n.pt", "source=img.jpg"]``.
 
     Returns:
-        (int): 0 on success, 1 when the command failed, 2 on a usage error (unknown command or key, missing key).
+        (int): 0 on success, 1 when the command failed, 2 on a usage error (unknown command or key, missing key),
+        130 when interrupted (Ctrl-C), also while the command's modules are still being imported.
     """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0].lower() in HELP_WORDS:
         print(general_help())
@@ -350,9 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ultra-yolov12 ... | head`: the reader left, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
     except EXPECTED as e:
         if os.environ.get("ULTRA_YOLOV12_DEBUG", "0") not in {"", "0"}:
             raise

@@ -13,6 +13,7 @@ count as their bounding box, pose rows as their box.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,7 @@ def coco_eval(
         )
     data_dict = check_det_dataset(str(data), autodownload=False)
     save_dir = Path(project or Path(SETTINGS["runs_dir"]) / model.task) / name
-    save_dir = increment_path(save_dir, exist_ok=exist_ok)
-    save_dir.mkdir(parents=True, exist_ok=True)
+    save_dir = increment_path(save_dir, exist_ok=exist_ok)  # created only when the files are written
 
     gt = yolo_to_coco(data_dict, split)
     names = {int(i) for i in data_dict["names"]}
@@ -217,6 +217,8 @@ def coco_eval(
     if device is not None:
         kwargs["device"] = device
     files = [im["file"] for im in gt["images"]]
+    if verbose:
+        LOGGER.info(f"{_prefix()}predicting {len(files)} {split} images of {data}")
     for start in range(0, len(files), batch):  # predict in chunks: a list source is loaded whole
         chunk = gt["images"][start : start + batch]
         for im, r in zip(chunk, model.predict([im["file"] for im in chunk], stream=True, **kwargs)):
@@ -234,10 +236,23 @@ def coco_eval(
         im.pop("file")
     metrics = COCOMetrics()
     metrics.save_dir = save_dir
-    metrics.gt_json = _write_json(save_dir / "gt_coco.json", gt)
-    metrics.pred_json = _write_json(save_dir / "predictions_coco.json", results)
-    metrics.update(coco_summary(metrics.gt_json, metrics.pred_json, verbose=verbose))
-    metrics.metrics_json = _write_json(save_dir / "metrics.json", dict(metrics))
+    created = not save_dir.exists()
+    written: list[Path] = []
+    try:  # all three files or none of them: an interrupted evaluation leaves no run dir with half its results
+        save_dir.mkdir(parents=True, exist_ok=True)
+        metrics.gt_json = _write_json(save_dir / "gt_coco.json", gt)
+        written.append(metrics.gt_json)
+        metrics.pred_json = _write_json(save_dir / "predictions_coco.json", results)
+        written.append(metrics.pred_json)
+        metrics.update(coco_summary(metrics.gt_json, metrics.pred_json, verbose=verbose))
+        metrics.metrics_json = _write_json(save_dir / "metrics.json", dict(metrics))
+    except BaseException:
+        for f in written:
+            f.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):  # only if empty: never remove what someone else put there
+                save_dir.rmdir()
+        raise
     if verbose:
         LOGGER.info(
             f"{_prefix()}{len(files)} images, {len(gt['annotations'])} GT boxes, {len(results)} predictions; "

@@ -9,7 +9,10 @@ Names (scale ``n``/``s``/``m``/``l``/``x``) and the official release they come f
 A bare name is looked for in the working directory, then in Ultralytics' weights directory
 (``SETTINGS["weights_dir"]``), and downloaded there with Ultralytics' own downloader (progress bar, retries); a path
 with a directory is downloaded to that path. The download goes to a temporary file that is renamed when complete, so a
-failure never leaves a partial file under the final name. Set ``ULTRA_YOLOV12_WEIGHTS_URL`` to a mirror that has the
+failure never leaves a partial file under the final name. Before the rename the file is checked to be a complete
+Ultralytics checkpoint whose pickle runs no code (:func:`ultra_yolov12.pickles.inspect_checkpoint`, which executes
+nothing from the file): a server that answers with an error page, a cut-off file or a hostile pickle gets one
+:class:`WeightsDownloadError` and leaves nothing behind. Set ``ULTRA_YOLOV12_WEIGHTS_URL`` to a mirror that has the
 same ``<release>/<file>`` layout as the official releases.
 """
 
@@ -21,8 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import atomic_path
+from .pickles import CheckpointError, inspect_checkpoint
 
-__all__ = ["OFFICIAL_URL", "URL_ENV", "Asset", "WeightsDownloadError", "asset", "download", "official_names"]
+__all__ = [
+    "OFFICIAL_URL",
+    "URL_ENV",
+    "Asset",
+    "WeightsDownloadError",
+    "asset",
+    "discard_if_broken",
+    "download",
+    "official_names",
+]
 
 OFFICIAL_URL = "https://github.com/sunsmarterjie/yolov12/releases/download"
 URL_ENV = "ULTRA_YOLOV12_WEIGHTS_URL"
@@ -82,7 +95,8 @@ def download(name: str | Path, progress: bool = True, retry: int = 3) -> Path:
 
     Raises:
         ValueError: ``name`` is not an official weight name.
-        WeightsDownloadError: The download failed; the message names the URL and where to put the file by hand.
+        WeightsDownloadError: The download failed or is not a complete checkpoint that loads without running code;
+            the message names the URL and what to do. Nothing is left in the target folder.
     """
     a = asset(name)
     if a is None:
@@ -95,15 +109,56 @@ def download(name: str | Path, progress: bool = True, retry: int = 3) -> Path:
     from ultralytics.utils.downloads import safe_download
 
     LOGGER.info(f"{colorstr('ultra-yolov12: ')}downloading official {a.name} from {a.url} to {a.path}")
+    mirror = f" ({URL_ENV}={os.environ[URL_ENV]})" if os.environ.get(URL_ENV) else ""
     try:
         with atomic_path(a.path, ".download") as tmp:
-            safe_download(url=a.url, file=tmp, unzip=False, retry=retry, min_bytes=1e5, progress=progress)
-            if not tmp.is_file():
-                raise ConnectionError("no file was written")
+            try:
+                safe_download(url=a.url, file=tmp, unzip=False, retry=retry, min_bytes=1e5, progress=progress)
+                if not tmp.is_file():
+                    raise ConnectionError("no file was written")
+                try:
+                    inspect_checkpoint(tmp)  # before the final name: a bad file must not pass for the weight
+                except CheckpointError as e:
+                    raise WeightsDownloadError(
+                        f"{a.url}{mirror} did not send a YOLOv12 checkpoint for {a.name}: the download "
+                        f"{e}. Nothing was saved to {a.path}. Check that the server has the official file at that URL "
+                        f"(or unset {URL_ENV} for the official releases) and try again"
+                    ) from None
+            finally:
+                for part in tmp.parent.glob(f".{tmp.name}.*.part"):  # Ultralytics' own partial file, when interrupted
+                    part.unlink(missing_ok=True)
+    except WeightsDownloadError:
+        raise
     except Exception as e:
         raise WeightsDownloadError(
-            f"could not download {a.name} from {a.url} ({type(e).__name__}: {str(e).strip()}). If this machine is "
-            f"offline, download that URL elsewhere and put the file at {a.path}, or pass the file's path instead of "
-            f"the name"
+            f"could not download {a.name} from {a.url}{mirror} ({_cause(e)}). Nothing was saved to {a.path}. If this "
+            f"machine is offline, download that URL elsewhere and put the file at {a.path}, or pass the file's path "
+            f"instead of the name"
         ) from e
     return a.path
+
+
+def discard_if_broken(path: str | Path) -> bool:
+    """Remove ``path`` (a cached official weight) if it is no complete, code-free checkpoint; True if removed.
+
+    Called only after loading the file failed, so a good file costs nothing; a broken one (a download cut short by
+    an older release, an error page saved under the weight's name) is replaced by a fresh download.
+    """
+    from ultralytics.utils import LOGGER, colorstr
+
+    try:
+        inspect_checkpoint(path)
+    except CheckpointError as e:
+        LOGGER.warning(f"{colorstr('ultra-yolov12: ')}{path} {e}; removing it and downloading it again")
+        Path(path).unlink(missing_ok=True)
+        return True
+    return False
+
+
+def _cause(e: BaseException) -> str:
+    """The error and, where the downloader wrapped one, the underlying cause (a timeout, a cut connection)."""
+    text = f"{type(e).__name__}: {str(e).strip()}"
+    root = e.__cause__ or e.__context__
+    if root is not None and str(root).strip() and str(root).strip() not in text:
+        text += f"; cause: {type(root).__name__}: {str(root).strip()}"
+    return text
