@@ -172,6 +172,11 @@ class Case:
     cli: tuple[str, ...] = ()
     env: dict = field(default_factory=dict)
     offline: bool = False
+    left: Callable | None = None  # (bad, offline) -> files the failure must not have left behind
+
+
+def _files(*dirs: Path) -> list[Path]:
+    return [p for d in dirs if d.exists() for p in d.rglob("*") if p.is_file()]
 
 
 def _predict(model, source, imgsz=64):
@@ -237,9 +242,11 @@ CASES = [
          ("'yolov12n-foo.pt' is neither a file", "official names: yolov12n.pt")),
     Case("weights", "offline request of yolov12s.pt", lambda b: YOLO("yolov12s.pt"), weights.WeightsDownloadError,
          ("{url}/v1.0/yolov12s.pt", "offline", "put the file at {wdir}/yolov12s.pt"), offline=True,
+         left=lambda b, o: _files(o.dir),
          cli=("heatmap", "model=yolov12s.pt", "source={bus}")),
     Case("weights", "offline request of yolov12n-seg.pt", lambda b: YOLO("yolov12n-seg.pt"),
-         weights.WeightsDownloadError, ("{url}/seg/yolov12n-seg.pt", "{wdir}/yolov12n-seg.pt"), offline=True),
+         weights.WeightsDownloadError, ("{url}/seg/yolov12n-seg.pt", "{wdir}/yolov12n-seg.pt"), offline=True,
+         left=lambda b, o: _files(o.dir)),
     # attention backends
     Case("attention", "ULTRA_YOLOV12_ATTN=fast", lambda b: _predict(b.model_yolo, b.bus), ValueError,
          ("$ULTRA_YOLOV12_ATTN='fast'", "choose one of auto, eager, sdpa, flash"),
@@ -258,9 +265,10 @@ CASES = [
     Case("tools", "conversion that cannot be exact (v1.0 to turbo)",
          lambda b: ultra_yolov12.convert(b.good, to="turbo"), LayoutError,
          ("cannot convert v1.0 to turbo exactly", "outside its central 5x5"),
+         left=lambda b, o: [p for p in _files(b.tmp) if p.name.startswith(("good-", ".good"))],
          cli=("convert", "source={good}", "to=turbo")),
     Case("tools", "conversion of a missing file", lambda b: ultra_yolov12.convert(b.tmp / "nope.pt"),
-         FileNotFoundError, ("nope.pt",), cli=("convert", "source={tmp}/nope.pt")),
+         FileNotFoundError, ("nope.pt' does not exist", "check the path"), cli=("convert", "source={tmp}/nope.pt")),
     Case("tools", "conversion of a model without attention",
          lambda b: ultra_yolov12.convert(save_checkpoint(DetectionModel("yolo11n.yaml", verbose=False),
                                                          b.tmp / "yolo11n.pt")), ValueError,
@@ -268,6 +276,7 @@ CASES = [
     Case("tools", "heat-map layer that does not exist (model.99)",
          lambda b: ultra_yolov12.heatmap(b.model_yolo, b.bus, layer="model.99", imgsz=64, project=b.tmp / "hm"),
          ValueError, ("layer 'model.99' is not a layer of", "Valid layers", "6 A2C2f"),
+         left=lambda b, o: _files(b.tmp / "hm"),
          cli=("heatmap", "model=yolov12n.yaml", "source={bus}", "layer=model.99", "imgsz=64", "project={tmp}/hm")),
     Case("tools", "heat-map layer type that does not exist",
          lambda b: ultra_yolov12.heatmap(b.model_yolo, b.bus, layer="Transformer", imgsz=64, project=b.tmp / "hm"),
@@ -281,6 +290,7 @@ CASES = [
     Case("tools", "COCO evaluation on a dataset without labels",
          lambda b: ultra_yolov12.coco_eval(b.model_yolo, b.nolabels, imgsz=64, project=b.tmp / "coco"), ValueError,
          ("split 'val' of {nolabels} has no labels", "labels/val/bus.txt", "add the label files"),
+         left=lambda b, o: _files(b.tmp / "coco"),
          cli=("coco-eval", "model=yolov12n.yaml", "data={nolabels}", "imgsz=64", "project={tmp}/coco")),
     Case("tools", "COCO evaluation on a missing dataset YAML",
          lambda b: ultra_yolov12.coco_eval(b.model_yolo, b.tmp / "nope.yaml", imgsz=64), FileNotFoundError,
@@ -328,7 +338,12 @@ def test_python_api_says_what_is_wrong_and_what_to_do(case: Case, battery, reque
     msg = str(err)
     for part in case.parts:
         assert _fmt(part, battery, o) in msg, f"{part!r} missing from: {msg}"
-    record(case.section, case.name, "python", type(err).__name__, first_line(err), clear=True)
+    facts = {}
+    if case.left is not None:  # nothing half-written: no partial download, no empty run directory, no target
+        left = case.left(battery, o)
+        assert left == [], left
+        facts["files_lost"] = len(left)
+    record(case.section, case.name, "python", type(err).__name__, first_line(err), clear=True, **facts)
 
 
 CLI_CASES = [c for c in CASES if c.cli]

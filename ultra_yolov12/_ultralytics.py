@@ -368,7 +368,10 @@ def _resolve_weight(weight):
     if isinstance(weight, (str, Path)) and not Path(str(weight).strip()).exists():
         if weights.asset(weight) is not None:
             return str(weights.download(weight))
-        name = Path(str(weight).strip()).name
+        text = str(weight).strip()
+        name = Path(text).name
+        if name != text and "://" not in text:  # a path, not a bare asset name: 8.3 would ask GitHub for it
+            raise FileNotFoundError(f"checkpoint '{weight}' does not exist; check the path")
         if configs.is_yolov12_name(name) and name.endswith(".pt"):  # Ultralytics would search its own releases
             raise FileNotFoundError(
                 f"'{weight}' is neither a file nor an official YOLOv12 weight name; official names: "
