@@ -8,24 +8,28 @@ never edited.
 1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, a
    dict read from a file named ``yolov12*.yaml`` such as the official repository's unmarked configs, built in the
    v1.0 layout or, for ``*-turbo*`` names, the turbo one, or any dict naming A2C2f/ABlock/AAttn on a release that has
-   no such classes) is parsed by a *copy* of the installed
-   Ultralytics ``parse_model`` whose global namespace resolves our module names to this package's classes. Channel
-   inference, repeats, heads and the printed table therefore behave exactly as on the installed release. 8.3.0-8.3.77
+   no such classes) is parsed by a *copy* of the installed Ultralytics ``parse_model`` whose global namespace
+   resolves our module names to this package's classes. Channel inference, repeats, heads and the printed table
+   therefore behave exactly as on the installed release. 8.3.0-8.3.77
    have no A2C2f branch, so the namespace also binds one generic width-scaled, repeated module name of the parser
    (``_REPEAT_ALIASES``, one the dict does not use) to our A2C2f; the scale-dependent R-ELAN arguments (L/X:
    ``residual=True, mlp_ratio=1.2``, turbo 1.5) are appended beforehand from the dict's ``a2c2f_scale_args``. Other
    dicts, Ultralytics' own ``yolo12*.yaml`` included, go to the untouched original. A verbose build logs one line
-   naming the implementation and layout that built the model.
+   naming the implementation and layout that built the model. Module names neither package defines are one
+   ``ValueError`` naming the layer (the parser's own error is a bare ``KeyError``).
 2. ``check_yaml`` as seen by ``yaml_model_load``: ``yolov12*.yaml`` file names resolve to the configs shipped in the
    wheel after local files, in the order the installed ``yaml_model_load`` asks for them (scaled name, unified name);
-   an unknown ``yolov12*`` name lists the available ones.
+   an unknown ``yolov12*`` name lists the available ones. Every config file found is checked to parse and to have
+   ``backbone``/``head`` lists: YAML errors and empty or non-model YAMLs are one ``ValueError`` on every release.
 3. ``torch_safe_load``: while a checkpoint is unpickled, ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` resolve
    to this package's classes, so checkpoints of the official v1.0/turbo code and of Ultralytics' YOLO12 load on every
    supported release (AAttn reads its layout from the pickled weights; an unknown layout is one ``LayoutError``).
    Loaded foreign model dicts are aligned so that training rebuilds the same layers
-   (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release.
+   (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release,
+   and so is a class this release lacks; a module no installed code base provides is one ``ModuleNotFoundError``.
 4. Official weight names (same hook, before loading): ``yolov12n.pt``, ``yolov12n-turbo.pt``, ... that are not on disk
-   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
+   are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory. Other
+   ``yolov12*.pt`` names and missing paths are one ``FileNotFoundError`` (Ultralytics would ask GitHub for them).
 5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
    pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
 6. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
