@@ -5,30 +5,37 @@ Supported releases: ``SUPPORTED`` below (8.3.0, the first with C3k2, up to the n
 and one method of ``ultralytics.engine.model.Model``, once, under a lock, keeping the originals in ``_ORIGINALS``
 (:func:`unregister` puts them back). Ultralytics' files are never edited.
 
-1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, or any
-   dict naming A2C2f/ABlock/AAttn on a release that has no such classes) is parsed by a *copy* of the installed
-   Ultralytics ``parse_model`` whose global namespace resolves our module names to this package's classes. Channel
-   inference, repeats, heads and the printed table therefore behave exactly as on the installed release. 8.3.0-8.3.77
+1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, a
+   dict read from a file named ``yolov12*.yaml`` such as the official repository's unmarked configs, built in the
+   v1.0 layout or, for ``*-turbo*`` names, the turbo one, or any dict naming A2C2f/ABlock/AAttn on a release that has
+   no such classes) is parsed by a *copy* of the installed Ultralytics ``parse_model`` whose global namespace
+   resolves our module names to this package's classes. Channel inference, repeats, heads and the printed table
+   therefore behave exactly as on the installed release. 8.3.0-8.3.77
    have no A2C2f branch, so the namespace also binds one generic width-scaled, repeated module name of the parser
    (``_REPEAT_ALIASES``, one the dict does not use) to our A2C2f; the scale-dependent R-ELAN arguments (L/X:
    ``residual=True, mlp_ratio=1.2``, turbo 1.5) are appended beforehand from the dict's ``a2c2f_scale_args``. Other
-   dicts, Ultralytics' own ``yolo12*.yaml`` included, go to the untouched original.
+   dicts, Ultralytics' own ``yolo12*.yaml`` included, go to the untouched original. A verbose build logs one line
+   naming the implementation and layout that built the model. Module names neither package defines are one
+   ``ValueError`` naming the layer (the parser's own error is a bare ``KeyError``).
 2. ``check_yaml`` as seen by ``yaml_model_load``: ``yolov12*.yaml`` file names resolve to the configs shipped in the
    wheel after local files, in the order the installed ``yaml_model_load`` asks for them (scaled name, unified name);
-   an unknown ``yolov12*`` name lists the available ones.
+   an unknown ``yolov12*`` name lists the available ones. Every config file found is checked to parse and to have
+   ``backbone``/``head`` lists: YAML errors and empty or non-model YAMLs are one ``ValueError`` on every release.
 3. ``torch_safe_load``: while a checkpoint is unpickled, ``ultralytics.nn.modules.block.{AAttn,ABlock,A2C2f}`` resolve
    to this package's classes, so checkpoints of the official v1.0/turbo code and of Ultralytics' YOLO12 load on every
    supported release (AAttn reads its layout from the pickled weights; an unknown layout is one ``LayoutError``).
    Loaded foreign model dicts are aligned so that training rebuilds the same layers
-   (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release.
+   (``checkpoints.prepare_loaded``); empty, truncated and non-checkpoint files are one ``TypeError`` on every release,
+   and so is a class this release lacks; a module no installed code base provides is one ``ModuleNotFoundError``.
    Under Ultralytics' restricted loading (``ULTRALYTICS_SAFE_LOAD=1``, 8.4.x releases with ``_SafeLoad``, torch >=
    2.6) the plugin's layer classes are put on torch's ``weights_only`` allow-list (``add_safe_globals``), so the
    plugin's own checkpoints load too; a file it refuses because its pickle would run code is one
    ``pickles.UnsafeCheckpointError`` naming the function (found by ``pickles.inspect_checkpoint``, which runs nothing).
-   ``.safetensors`` files (no pickle at all) are read by ``safetensor_files.load`` and returned as a checkpoint dict.
+   ``.safetensors`` files (no pickle at all) are rebuilt by ``sharing.load`` and returned as a checkpoint dict.
 4. Official weight names (same hook, before loading): ``yolov12n.pt``, ``yolov12n-turbo.pt``, ... that are not on disk
    are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory. A file
    there that does not load and is no checkpoint (``weights.discard_if_broken``) is removed and downloaded again, once.
+   Other ``yolov12*.pt`` names and missing paths are one ``FileNotFoundError`` (Ultralytics would ask GitHub for them).
 5. ``Model._load`` (``ultralytics.engine.model``): ``YOLO("model.safetensors")`` takes the checkpoint path (the
    installed ``_load`` chooses it by the ``.pt`` suffix), the model rebuilt by ``sharing.load``; other files go to the
    original untouched.
@@ -54,10 +61,18 @@ import types
 import zipfile
 from pathlib import Path
 
-import ultralytics
-
 SUPPORTED = (">=8.3.0", "<8.5.0")
 SUPPORTED_TEXT = "ultralytics>=8.3.0,<8.5.0"
+
+try:
+    import ultralytics
+except ModuleNotFoundError as e:
+    if e.name != "ultralytics":
+        raise
+    raise ModuleNotFoundError(
+        f"ultra-yolov12 is a plugin for Ultralytics, which is not installed: pip install '{SUPPORTED_TEXT}'",
+        name="ultralytics",
+    ) from None
 
 
 class UnsupportedUltralyticsError(ImportError):
@@ -100,6 +115,7 @@ R_ELAN = ("A2C2f", "A2C2fTurbo", "A2C2fUltralytics")
 PICKLED = {"AAttn": AAttn, "ABlock": ABlock, "A2C2f": A2C2f}  # ultralytics.nn.modules.block names in checkpoints
 PREFIX = "ultra_yolov12."  # YAML names are rewritten to PREFIX + name, the key our classes have in the namespace
 DEFAULT_SCALE_ARGS = {"l": [True, 1.2], "x": [True, 1.2]}  # the reference parser's rule for A2C2f
+TURBO_SCALE_ARGS = {"l": [True, 1.5], "x": [True, 1.5]}  # the official turbo parser's
 # Generic modules that every supported parse_model scales by width and gives a repeat count, with no other rule.
 _REPEAT_ALIASES = ("C3x", "C3Ghost", "C3TR", "RepC3", "C2", "C1", "BottleneckCSP")
 
@@ -110,22 +126,48 @@ _LOCK = threading.RLock()
 # --- 1. parse_model -------------------------------------------------------------------------------------------------
 
 
+def _yaml_name(d: dict) -> str:
+    return Path(str(d.get("yaml_file") or "")).name
+
+
 def opts_in(d: dict, tasks: types.ModuleType) -> bool:
-    """Whether model dict ``d`` is parsed with this plugin's modules."""
-    if d.get("plugin") == "ultra_yolov12":
+    """Whether model dict ``d`` is parsed with this plugin's modules.
+
+    Yes for a dict marked ``plugin: ultra_yolov12``, for one read from a file named ``yolov12*.yaml`` (the official
+    repository's configs have no marker; Ultralytics >= 8.3.78 would otherwise build its own YOLO12 from them), and for
+    one naming A2C2f/ABlock/AAttn on a release that has no such classes. ``yolo12*.yaml`` stays Ultralytics'.
+    """
+    if d.get("plugin") == "ultra_yolov12" or configs.is_yolov12_name(_yaml_name(d)):
         return True
     names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
     return any(n in MODULES and not hasattr(tasks, n) for n in names)
 
 
+def _official_turbo(d: dict) -> bool:
+    """An unmarked ``yolov12*-turbo*.yaml``: the official turbo release's config, whose rows all say ``A2C2f``."""
+    return d.get("plugin") != "ultra_yolov12" and "-turbo" in _yaml_name(d).lower()
+
+
+def layout_built(d: dict) -> str:
+    """The attention layout the plugin builds for model dict ``d`` (``v1.0``, ``turbo``, ``ultralytics``)."""
+    names = {row[2].removeprefix(PREFIX) for row in d.get("backbone", []) + d.get("head", [])}
+    if "A2C2fTurbo" in names or (_official_turbo(d) and "A2C2f" in names):
+        return "turbo"
+    return "ultralytics" if "A2C2fUltralytics" in names else "v1.0"
+
+
 def _prepare(d: dict) -> dict:
     """Apply the R-ELAN scale rule and check attention widths before the parser builds anything."""
+    turbo = _official_turbo(d)
     d = copy.deepcopy(d)
     scales = d.get("scales") or {}
     scale = d.get("scale") or next(iter(scales), "")
     depth, width, max_ch = scales.get(scale, (d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0), math.inf))
-    extra = (d.get("a2c2f_scale_args") or DEFAULT_SCALE_ARGS).get(scale, [])
+    default = TURBO_SCALE_ARGS if turbo else DEFAULT_SCALE_ARGS
+    extra = (d.get("a2c2f_scale_args") or default).get(scale, [])
     for i, row in enumerate(d.get("backbone", []) + d.get("head", [])):
+        if turbo and row[2] == "A2C2f":  # official turbo configs name the turbo block A2C2f
+            row[2] = "A2C2fTurbo"
         if row[2] in MODULES:  # a private key, so that no parser rule meant for Ultralytics' own A2C2f applies
             row[2] = PREFIX + row[2]
         if row[2] not in (PREFIX + n for n in R_ELAN):
@@ -148,13 +190,44 @@ def _prepare(d: dict) -> dict:
     return d
 
 
+def _check_dict(d) -> None:
+    """A model dict the parser cannot read at all (an empty or non-model YAML) is one clear error, not a KeyError."""
+    name = _yaml_name(d) if isinstance(d, dict) else "the model config"
+    missing = [k for k in ("backbone", "head") if not isinstance(d, dict) or not isinstance(d.get(k), list)]
+    if missing:
+        raise ValueError(
+            f"{name or 'the model dict'} is not a model config: it has no {' and no '.join(missing)} list "
+            f"(an empty or unrelated YAML?); start from a shipped one, e.g. yolov12n.yaml"
+        )
+    for part in ("backbone", "head"):
+        for i, row in enumerate(d[part]):
+            if not (isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[2], str)):
+                raise ValueError(f"{name}: {part} row {i} {row!r} is not [from, repeats, module, args]")
+
+
+def _unknown_modules(d: dict, namespace: dict) -> None:
+    """Module names the parser would look up and not find (its own error is a bare ``KeyError``)."""
+    for i, row in enumerate(d["backbone"] + d["head"]):
+        m = row[2]
+        if m.startswith(("nn.", "torch.nn.", "torchvision.")) or m in namespace:
+            continue
+        known = sorted({*(n.removeprefix(PREFIX) for n in namespace if n.startswith(PREFIX)), "Conv", "C3k2", "Detect"})
+        raise ValueError(
+            f"{_yaml_name(d) or 'model config'}: layer {i} uses module '{m}', which neither ultra-yolov12 nor "
+            f"ultralytics {ultralytics.__version__} defines; use one of {', '.join(known)} or another Ultralytics "
+            "module, or torch.nn.<Name>"
+        )
+
+
 def _parse_model(d, ch, verbose=True):
     tasks = _tasks()
+    _check_dict(d)
     if not opts_in(d, tasks):
         return _ORIGINALS["parse_model"](d, ch, verbose=verbose)
     d = _prepare(d)
     names = {row[2] for row in d.get("backbone", []) + d.get("head", [])}
     namespace = {**vars(tasks), **{PREFIX + n: cls for n, cls in MODULES.items()}}
+    _unknown_modules(d, namespace)
     original = _ORIGINALS["parse_model"]
     used = [n for n in R_ELAN if PREFIX + n in names]
     aliases = [a for a in _REPEAT_ALIASES if a not in names and hasattr(tasks, a)]
@@ -163,26 +236,69 @@ def _parse_model(d, ch, verbose=True):
     for name, a in zip(used, aliases):  # each R-ELAN class in use takes one free alias
         namespace[a] = MODULES[name]
     parse = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
-    return parse(d, ch, verbose=verbose)
+    model = parse(d, ch, verbose=verbose)
+    if verbose:  # say which implementation built it: a yolov12*.yaml could be Ultralytics' YOLO12 elsewhere
+        from ultralytics.utils import LOGGER
+
+        LOGGER.info(
+            f"ultra-yolov12: {_yaml_name(d) or 'model dict'} built with ultra-yolov12's YOLOv12 "
+            f"({layout_built(d)} layout)"
+        )
+    return model
 
 
 # --- 2. config names ------------------------------------------------------------------------------------------------
 
 
+def _model_config(path):
+    """``path`` (a resolved config file), once checked to parse and to hold a model: Ultralytics' own errors for
+    these are a ``KeyError`` in ``DetectionModel`` (which reads ``backbone`` before parsing) and, on 8.3, the YAML
+    parser's raw exception."""
+    import yaml
+
+    if path and Path(str(path)).is_file():
+        try:
+            d = yaml.safe_load(Path(str(path)).read_text(errors="replace"))
+        except yaml.YAMLError as e:  # 8.4 words this itself, 8.3 passes the parser's error through
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ValueError(f"YAML syntax error in {path}{at}: {problem}; fix the file and try again") from None
+        if not isinstance(d, dict) or not isinstance(d.get("backbone"), list) or not isinstance(d.get("head"), list):
+            what = "empty" if not d else f"a {type(d).__name__}" if not isinstance(d, dict) else f"keys {sorted(d)}"
+            raise ValueError(
+                f"{path} is not a model config ({what}; one needs 'backbone' and 'head' lists); start from a "
+                f"shipped one, e.g. yolov12n.yaml"
+            )
+    return path
+
+
 def _check_yaml(file="", *args, **kwargs):
     name = Path(str(file)).name
     if not configs.is_yolov12_name(name) or Path(str(file)).exists():
-        return _ORIGINALS["check_yaml"](file, *args, **kwargs)
+        return _model_config(_ORIGINALS["check_yaml"](file, *args, **kwargs))
     shipped = configs.CFG_DIR / name  # exact file names only: yaml_model_load tries the unified name itself
     if shipped.is_file():
         return str(shipped)
     try:
-        return _ORIGINALS["check_yaml"](file, *args, **kwargs)
+        found = _ORIGINALS["check_yaml"](file, *args, **kwargs)
     except FileNotFoundError as e:
+        asked = getattr(_MISSED, "name", None)  # 8.4 asks for the scaled name softly, then the unified one
+        related = (
+            asked
+            and asked != str(file)
+            and {configs.unified_name(asked), configs.unified_name(file)} == {configs.unified_name(file)}
+        )
+        asked = f"'{asked}' (or '{file}')" if related else f"'{file}'"
         raise FileNotFoundError(
-            f"'{file}' is not a YOLOv12 config shipped with ultra-yolov12 and no such file exists. "
+            f"{asked} is not a YOLOv12 config shipped with ultra-yolov12 and no such file exists. "
             f"Available: {', '.join(configs.available())}"
         ) from e
+    _MISSED.name = None if found else str(file)
+    return found
+
+
+_MISSED = threading.local()  # the name a soft (hard=False) lookup missed, for the error of the next lookup
 
 
 # --- 3. checkpoints -------------------------------------------------------------------------------------------------
@@ -298,11 +414,27 @@ def _load_resolved(weight, args: tuple, kwargs: dict):
         raise LayoutError(f"{weight}: {e}") from None
     except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as e:  # releases < 8.4 pass these through raw
         raise _unreadable(weight, e) from e
-    except RuntimeError as e:
-        if "PytorchStreamReader" in str(e) or "zip archive" in str(e):
+    except RuntimeError as e:  # torch's words for a zip that is not its archive, or bytes that are no pickle at all
+        if any(s in str(e) for s in ("PytorchStreamReader", "zip archive", "inline_container", "magic number")):
             raise _unreadable(weight, e) from e
         raise
-    except AttributeError as e:  # e.g. a tensor saved as .pt: older releases look for its ``.model``
+    except ModuleNotFoundError as e:  # (after Ultralytics' AutoInstall, where on) a class of some other code base
+        if e.name and e.name.startswith(("ultralytics.", "numpy.")):  # Ultralytics words these itself
+            raise
+        raise ModuleNotFoundError(
+            f"{weight} was saved by code that is not installed here: its pickle needs the module '{e.name}', which "
+            "neither Ultralytics nor ultra-yolov12 provides. Load it with the code that wrote it, or save its "
+            "weights from there as an Ultralytics checkpoint",
+            name=e.name,
+        ) from e
+    except AttributeError as e:
+        if "Can't get attribute" in str(e):  # a class that this Ultralytics release does not define
+            raise TypeError(
+                f"{weight} needs a class that ultralytics {ultralytics.__version__} does not define ({e}); it was "
+                "saved by a newer Ultralytics or by another code base: upgrade ultralytics "
+                f"(pip install -U '{SUPPORTED_TEXT}') or load it with the code that wrote it"
+            ) from e
+        # e.g. a tensor saved as .pt: older releases look for its ``.model``
         raise TypeError(
             f"{weight} is not an Ultralytics checkpoint: it holds no model ({type(e).__name__}: {e})"
         ) from e
@@ -357,6 +489,15 @@ def _resolve_weight(weight):
     if isinstance(weight, (str, Path)) and not Path(str(weight).strip()).exists():
         if weights.asset(weight) is not None:
             return str(weights.download(weight))
+        text = str(weight).strip()
+        name = Path(text).name
+        if name != text and "://" not in text:  # a path, not a bare asset name: 8.3 would ask GitHub for it
+            raise FileNotFoundError(f"checkpoint '{weight}' does not exist; check the path")
+        if configs.is_yolov12_name(name) and name.endswith(".pt"):  # Ultralytics would search its own releases
+            raise FileNotFoundError(
+                f"'{weight}' is neither a file nor an official YOLOv12 weight name; official names: "
+                f"{', '.join(weights.official_names())}"
+            )
     return weight
 
 

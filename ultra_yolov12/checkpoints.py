@@ -360,6 +360,9 @@ def stock_yaml(model: nn.Module) -> tuple[dict, list[str]]:
     d = copy.deepcopy(model.yaml)
     d.pop("plugin", None)
     d.pop("a2c2f_scale_args", None)
+    name = Path(str(d.get("yaml_file") or ""))
+    if name.name.lower().startswith("yolov12"):  # a yolov12*.yaml name would make the plugin rebuild it as YOLOv12
+        d["yaml_file"] = str(name.with_name("yolo12" + name.name[len("yolov12") :].replace("-turbo", "")))
     notes = []
     if _rows(model) is None:
         return d, notes

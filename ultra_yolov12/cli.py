@@ -99,7 +99,8 @@ COMMANDS: dict[str, Command] = {
 ALIASES = {"coco_eval": "coco-eval", "cocoeval": "coco-eval", "check": "checks", "benchmarks": "benchmark"}
 HELP_WORDS = {"help", "-h", "--help"}
 # Failures that are the user's input or environment: one line on stderr, exit 1. Others keep their traceback.
-EXPECTED = (ValueError, FileNotFoundError, ImportError, NotImplementedError, RuntimeError)
+# TypeError: Ultralytics' (and this plugin's) word for an unreadable checkpoint; ConnectionError: a failed download.
+EXPECTED = (ValueError, TypeError, FileNotFoundError, ConnectionError, ImportError, NotImplementedError, RuntimeError)
 
 
 class UsageError(ValueError):
@@ -259,7 +260,7 @@ def parse_args(name: str, fn: Callable, tokens: Sequence[str]) -> dict[str, Any]
                 f"'{key}' is not a valid key for '{name}'.{_suggest(key, valid)} "
                 f"Valid keys: {', '.join(f'{k}={_show_default(p)}' for k, p in params.items()) or '(none)'}"
             )
-        kwargs[key] = parse_value(value)
+        kwargs[key] = _checked(name, key, parse_value(value), params.get(key))
     missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in kwargs]
     if missing:
         raise UsageError(
@@ -267,6 +268,22 @@ def parse_args(name: str, fn: Callable, tokens: Sequence[str]) -> dict[str, Any]
             f"Example: {PROG} {name} {COMMANDS[name].examples[0]}".rstrip()
         )
     return kwargs
+
+
+def _checked(name: str, key: str, value: Any, p: inspect.Parameter | None) -> Any:
+    """``value``, unless the key's default says it must be a number or a bool and it is a word."""
+    default = None if p is None else p.default
+    if isinstance(default, bool):
+        want = "true or false"
+        ok = isinstance(value, bool) or value in (0, 1)
+    elif isinstance(default, (int, float)):
+        want = "a number"
+        ok = not isinstance(value, str)  # lists pass: imgsz=640,480
+    else:
+        return value
+    if not ok:
+        raise UsageError(f"{key}={value!r} is not {want} (default {key}={default}); e.g. {PROG} {name} {key}={default}")
+    return value
 
 
 def _show_default(p: inspect.Parameter) -> str:
@@ -280,6 +297,9 @@ def _load(name: str) -> Callable:
     cmd = COMMANDS[name]
     module_name = cmd.target.partition(":")[0]
     try:
+        failed = getattr(sys.modules.get(__package__), "_IMPORT_ERROR", None)  # the package import, when it failed
+        if failed is not None:
+            raise failed
         return cmd.load()
     except ModuleNotFoundError as e:
         if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
@@ -291,10 +311,18 @@ def _load(name: str) -> Callable:
         raise RuntimeError(f"'{name}' needs the Python package '{e.name}', which is not installed{extra}") from e
     except AttributeError as e:
         raise RuntimeError(f"'{name}' is not available in this installation: {cmd.target} is missing ({e})") from e
+    except ImportError as e:  # e.g. UnsupportedUltralyticsError: its message says which release to install
+        raise RuntimeError(str(e)) from e
+    except Exception as e:  # a broken dependency (Ultralytics raising at import): name it, no traceback
+        raise RuntimeError(
+            f"'{name}' could not start: importing it failed with {type(e).__name__}: {e}. Reinstall the package "
+            f"that raised it (ULTRA_YOLOV12_DEBUG=1 shows the traceback)"
+        ) from e
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())  # 8.4 words some in two
+    print(f"{PROG}: error: {one_line}", file=sys.stderr)
 
 
 def _print_result(fn: Callable, kwargs: dict, result: Any) -> None:
@@ -344,6 +372,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         fn = _load(name)
     except RuntimeError as e:
+        if os.environ.get("ULTRA_YOLOV12_DEBUG", "0") not in {"", "0"}:
+            raise
         _error(str(e))
         return 1
     if any(a.lower() in HELP_WORDS for a in args[1:]):

@@ -207,10 +207,19 @@ def coco_eval(
             "use a detect, segment or pose model (OBB and classification have no COCO bbox metric)"
         )
     data_dict = check_det_dataset(str(data), autodownload=False)
+    gt = yolo_to_coco(data_dict, split)
+    if not gt["annotations"]:  # pycocotools would score every model 0 (or -1) without a word
+        from ultralytics.data.utils import img2label_paths
+
+        example = img2label_paths([gt["images"][0]["file"]])[0]
+        raise ValueError(
+            f"split '{split}' of {data} has no labels: none of its {len(gt['images'])} images has a box (looked for "
+            f"YOLO label files such as {example}); COCO metrics need ground truth, so add the label files or "
+            "choose a labelled split"
+        )
     save_dir = Path(project or Path(SETTINGS["runs_dir"]) / model.task) / name
     save_dir = increment_path(save_dir, exist_ok=exist_ok)  # created only when the files are written
 
-    gt = yolo_to_coco(data_dict, split)
     names = {int(i) for i in data_dict["names"]}
     results = []
     kwargs = dict(imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, half=half, batch=batch, verbose=False)

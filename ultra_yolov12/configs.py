@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["CFG_DIR", "available", "config_path", "is_yolov12_name"]
+__all__ = ["CFG_DIR", "available", "config_path", "is_yolov12_name", "unified_name"]
 
 
 def _cfg_dir() -> Path:
@@ -34,11 +34,15 @@ def available() -> list[str]:
     return names
 
 
+def unified_name(name: str | Path) -> str:
+    """The file name without its scale letter: ``yolov12s-seg.yaml`` -> ``yolov12-seg.yaml``."""
+    return re.sub(r"^yolov12[nslmx]", "yolov12", Path(str(name)).name)
+
+
 def config_path(name: str | Path) -> Path | None:
     """Return the shipped config for ``name`` (scaled or unified, e.g. ``yolov12s.yaml``), else None."""
     name = Path(str(name)).name
     if not is_yolov12_name(name) or Path(name).suffix not in {".yaml", ".yml"}:
         return None
-    unified = re.sub(r"^yolov12[nslmx]", "yolov12", Path(name).stem)
-    path = CFG_DIR / f"{unified}.yaml"
+    path = CFG_DIR / f"{Path(unified_name(name)).stem}.yaml"
     return path if path.is_file() else None

@@ -158,7 +158,11 @@ def choose(
         ok, why = flash_status(device.index) if device.type == "cuda" else (False, f"tensors are on {device.type}")
         if not ok or not half or head_dim > 256:
             problem = why if not ok else f"dtype {precision} (needs fp16/bf16)" if not half else f"head_dim {head_dim}"
-            raise RuntimeError(f"attention backend 'flash' was forced but cannot run: {problem}")
+            raise RuntimeError(
+                f"attention backend 'flash' was forced but cannot run: {problem}; flash-attn needs a CUDA GPU of "
+                f"compute capability 8.0+ and fp16/bf16 tensors, so unset {ENV_VAR} (or set_backend(None)) for the "
+                "automatic choice, or force 'sdpa' or 'eager'"
+            )
         return "flash", f"forced ({ENV_VAR} or set_backend): {why}"
     sdpa_ok, sdpa_why = sdpa_status()
     if requested == "sdpa":
