@@ -45,7 +45,11 @@ and one method of ``ultralytics.engine.model.Model``, once, under a lock, keepin
    ``default_callbacks["on_train_start"]`` list (which every trainer copies, so ``yolo train`` and ``YOLO().train()``
    alike), :func:`unregister` removes it. For a model with this package's attention layers it logs one line naming the
    training values that differ from the official YOLOv12 code's (``recipes.official_differences``); nothing is changed.
-8. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+8. ``ultralytics.cfg.entrypoint`` (the ``yolo`` command): an error the plugin raises itself (its own exception
+   classes, or any exception whose traceback ends inside this package: those messages name the input and the remedy)
+   ends the command with one ``yolo: error: ...`` line on stderr and exit code 1 instead of a traceback. Everything
+   else, ``entrypoint(debug=...)`` calls and ``ULTRA_YOLOV12_DEBUG=1`` keep Ultralytics' own behaviour.
+9. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 """
 
@@ -634,6 +638,46 @@ _HOOKS = {"parse_model": _parse_model, "check_yaml": _check_yaml, "torch_safe_lo
 _METHOD_HOOKS = {"Model._load": _model_load}  # on ultralytics.engine.model.Model
 
 
+# --- 8. the yolo command ---------------------------------------------------------------------------------------------
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def raised_by_plugin(e: BaseException) -> bool:
+    """Whether ``e`` is an error this package raised on purpose (its own class, or raised by its own code)."""
+    from .pickles import CheckpointError
+    from .sharing import SafetensorsError
+    from .weights import WeightsDownloadError
+
+    own = (LayoutError, UnsupportedUltralyticsError, CheckpointError, SafetensorsError, WeightsDownloadError)
+    if isinstance(e, own):
+        return True
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR)
+
+
+def _entrypoint(debug: str = "") -> None:
+    import os
+    import sys
+
+    try:
+        return _ORIGINALS["cfg.entrypoint"](debug)
+    except Exception as e:
+        if debug or os.environ.get("ULTRA_YOLOV12_DEBUG", "0") not in {"", "0"} or not raised_by_plugin(e):
+            raise
+        text = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f"yolo: error: {text}  (ULTRA_YOLOV12_DEBUG=1 shows the traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+def _cfg() -> types.ModuleType:
+    import ultralytics.cfg
+
+    return ultralytics.cfg
+
+
 def _model_class() -> type:
     from ultralytics.engine.model import Model
 
@@ -657,6 +701,9 @@ def register() -> None:
             attr = key.split(".")[1]
             _ORIGINALS[key] = model_cls.__dict__[attr]
             setattr(model_cls, attr, functools.wraps(_ORIGINALS[key])(hook))
+        cfg = _cfg()
+        _ORIGINALS["cfg.entrypoint"] = cfg.entrypoint
+        cfg.entrypoint = functools.wraps(cfg.entrypoint)(_entrypoint)
         starts = _default_callbacks()["on_train_start"]
         if official_notice not in starts:
             starts.append(official_notice)
@@ -667,7 +714,9 @@ def unregister() -> None:
     with _LOCK:
         tasks, model_cls = _tasks(), _model_class()
         for name, original in _ORIGINALS.items():
-            if name in _METHOD_HOOKS:
+            if name == "cfg.entrypoint":
+                _cfg().entrypoint = original
+            elif name in _METHOD_HOOKS:
                 setattr(model_cls, name.split(".")[1], original)
             else:
                 setattr(tasks, name, original)
