@@ -96,9 +96,8 @@ def render(rows: list[dict], versions: str, summary: str, command: str) -> str:
         f"- cases tried: **{c['cases']}**, in {c['runs']} runs (a case goes through the Python API and, where it "
         f"applies, the commands); {c['error_cases']} runs end in an error, the others must work",
         f"- clear messages: **{c['clear']} of {c['error_cases']}** (the project's own or a documented exception "
-        "naming the input and the remedy; never AssertionError/KeyError/AttributeError/IndexError; `ultra-yolov12`: "
-        "exit non-zero, one line on stderr, no traceback; `yolo`: exit non-zero, Ultralytics' own output ending in "
-        "the message)",
+        "naming the input and the remedy; never AssertionError/KeyError/AttributeError/IndexError; `ultra-yolov12` "
+        "and `yolo`: exit non-zero, one line on stderr, no traceback)",
         f"- files lost: **{c['files_lost']}** (in the {c['files_checked']} cases that check the files left behind)",
         f"- code executed under safe load: **{c['code_ran']}** (in the {c['code_checked']} cases that check it)",
         "",
