@@ -2,6 +2,7 @@
 
     python benchmarks/export_formats.py matrix [imgsz=160] [formats=onnx,ncnn,...] [models=yolov12n,...]
     python benchmarks/export_formats.py latency [imgsz=640] [rounds=7]
+    python benchmarks/export_formats.py ncnn work=<matrix work dir>
     python benchmarks/export_formats.py render
 
 ``matrix``: for each format of ``ultralytics.engine.exporter.export_formats()`` and each model (yolov12n v1.0 and
@@ -41,6 +42,7 @@ os.environ.setdefault("YOLO_OFFLINE", "true")
 
 RESULTS = ROOT / "docs" / "benchmarks" / "export_formats.json"
 LATENCY = ROOT / "docs" / "benchmarks" / "export_latency.json"
+NCNN_LATENCY = ROOT / "docs" / "benchmarks" / "export_latency_ncnn.json"
 DOC = ROOT / "docs" / "export.md"
 MODELS = {  # name: (source, description)
     "yolov12n": ("yolov12n.yaml", "yolov12n, v1.0 layout"),
@@ -288,7 +290,12 @@ def versions() -> dict:
     import torch
     import ultralytics
 
-    out = {"ultralytics": ultralytics.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    out = {
+        "load average (1 min) at start": f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        "ultralytics": ultralytics.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
     for mod in (
         "onnx",
         "onnxruntime",
@@ -321,7 +328,8 @@ def matrix(opts: dict) -> None:
     models = opts["models"].split(",") if "models" in opts else list(MODELS)
     imgsz = int(opts.get("imgsz", 160))
     timeout = int(opts.get("timeout", 900))
-    data = json.loads(RESULTS.read_text()) if RESULTS.is_file() and "formats" in opts else {"records": []}
+    results = RESULTS.with_name(f"export_formats{opts['part']}.json") if "part" in opts else RESULTS  # concurrent runs
+    data = json.loads(results.read_text()) if results.is_file() and "formats" in opts else {"records": []}
     data.update(
         versions=versions(),
         imgsz=imgsz,
@@ -355,9 +363,9 @@ def matrix(opts: dict) -> None:
             print(json.dumps(rec), flush=True)
             keep.append(rec)
             data["records"] = keep
-            _write_json(RESULTS, data)
+            _write_json(results, data)
     data["records"] = keep
-    _write_json(RESULTS, data)
+    _write_json(results, data)
 
 
 # --- latency of the attention graphs at 640 ---------------------------------------------------------------------
@@ -427,6 +435,44 @@ def latency(opts: dict) -> None:
     _write_json(LATENCY, out)
 
 
+def ncnn_latency(opts: dict) -> None:
+    """NCNN models of a matrix run (``work=``) timed with ncnn's own API, 1 and 2 threads, alternating rounds."""
+    import ncnn
+    import numpy as np
+
+    work, rounds, reps = Path(opts["work"]) / "ncnn", int(opts.get("rounds", 5)), int(opts.get("reps", 3))
+    names = [n for n in MODELS if (work / f"{n}_ncnn_model" / "model.ncnn.param").is_file()]
+    out = {
+        "rows": [],
+        "versions": versions(),
+        "command": "python benchmarks/export_formats.py ncnn "
+        + " ".join(f"{k}={v}" for k, v in opts.items() if k != "work")
+        + " work=<the matrix run's work dir>",
+    }
+    for threads in (1, 2):
+        nets = {}
+        for n in names:
+            net = ncnn.Net()
+            net.opt.num_threads = threads
+            net.load_param(str(work / f"{n}_ncnn_model" / "model.ncnn.param"))
+            net.load_model(str(work / f"{n}_ncnn_model" / "model.ncnn.bin"))
+            nets[n] = net
+        x = ncnn.Mat(np.random.default_rng(0).random((3, 160, 160), dtype=np.float32))
+        times = {n: [] for n in nets}
+        for r in range(rounds + 1):  # round 0 warms up
+            for n, net in nets.items():
+                t = time.perf_counter()
+                for _ in range(reps):
+                    ex = net.create_extractor()
+                    ex.input("in0", x)
+                    ex.extract("out0")
+                if r:
+                    times[n].append((time.perf_counter() - t) / reps * 1000)
+        out["rows"] += [{"threads": threads, "model": n, "ms": round(float(np.median(t)), 2)} for n, t in times.items()]
+    print(json.dumps(out["rows"]), flush=True)
+    _write_json(NCNN_LATENCY, out)
+
+
 # --- docs/export.md ---------------------------------------------------------------------------------------------
 
 
@@ -460,6 +506,11 @@ def _cell(r: dict | None, base: dict | None) -> tuple[str, str, str, str]:
 
 def render(_: dict) -> None:
     data = json.loads(RESULTS.read_text())
+    for part in sorted(RESULTS.parent.glob("export_formats?*.json")):  # later partial runs replace their cells
+        extra = json.loads(part.read_text())
+        cells = {(r["model"], r["format"]) for r in extra["records"]}
+        data["records"] = [r for r in data["records"] if (r["model"], r["format"]) not in cells] + extra["records"]
+        data.setdefault("more_commands", []).append(extra["command"])
     recs = {(r["model"], r["format"]): r for r in data["records"]}
     names = data["names"]
     formats = [f for f in names if any(k[1] == f for k in recs)]
@@ -471,7 +522,8 @@ def render(_: dict) -> None:
         "on this project's 2-core Linux x86-64 CPU box with stock Ultralytics and the plugin installed; packages from "
         "the `[export-all]` extra.",
         "",
-        f"Command: `{data['command']}` (then `python benchmarks/export_formats.py render`). Versions: "
+        f"Commands: `{'`, `'.join([data['command'], *data.get('more_commands', [])])}` (then "
+        "`python benchmarks/export_formats.py render`). Versions: "
         + ", ".join(f"{k} {val}" for k, val in v.items())
         + ".",
         "",
@@ -543,20 +595,40 @@ def render(_: dict) -> None:
                     + f" | {m[0] / m[2]:.2f}x | {m[0] / m[3]:.2f}x | {m[0] / m[1]:.2f}x |"
                 )
         lines.append("")
+    if NCNN_LATENCY.is_file():
+        nc = json.loads(NCNN_LATENCY.read_text())
+        rows = {(r["threads"], r["model"]): r["ms"] for r in nc["rows"]}
+        models = [m for m in MODELS if (1, m) in rows]
+        lines += [
+            "## NCNN latency by thread count",
+            "",
+            "The NCNN latency cells above (Ultralytics' NCNN backend, OpenMP's default busy-waiting threads) were "
+            "inflated many times over by the other processes sharing this 2-core box. The same files timed with "
+            "ncnn's own API, 160 px, OpenMP threads sleeping while idle, alternating rounds, medians in ms. Command: "
+            f"`OMP_WAIT_POLICY=PASSIVE {nc['command']}`.",
+            "",
+            "| threads | " + " | ".join(models) + " | yolov12n / yolo11n |",
+            "|---|" + "---|" * (len(models) + 1),
+        ]
+        for t in (1, 2):
+            ms = [rows.get((t, m)) for m in models]
+            ratio = f"{rows[(t, 'yolov12n')] / rows[(t, 'yolo11n')]:.2f}x" if (t, "yolo11n") in rows else "-"
+            lines.append(f"| {t} | " + " | ".join(f"{v:.1f}" for v in ms) + f" | {ratio} |")
+        lines.append("")
     from ultra_yolov12.files import write_atomic
 
     write_atomic(DOC, "\n".join(lines))
 
 
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("matrix", "latency", "render", "one"):
+    if not argv or argv[0] not in ("matrix", "latency", "ncnn", "render", "one"):
         raise SystemExit(__doc__)
     opts = _args(argv[1:])
     if argv[0] == "one":
         rec = run_one(opts["model"], opts["format"], int(opts["imgsz"]), Path(opts["work"]))
         print("RECORD " + json.dumps(rec), flush=True)
         return
-    {"matrix": matrix, "latency": latency, "render": render}[argv[0]](opts)
+    {"matrix": matrix, "latency": latency, "ncnn": ncnn_latency, "render": render}[argv[0]](opts)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ What is compared:
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import cv2
@@ -142,8 +143,8 @@ def prepare_workdir(fmt: str, workdir: Path, images: list[Path]) -> None:
 
     - saved_model: Ultralytics downloads onnx2tf's calibration sample (20 RGB images, 128x128, float32 in [0, 1])
       unless the file is present; it is only read for int8, so 20 crops of the test images stand in for it.
-    - ncnn on Ultralytics 8.3.x: the exporter runs a ``pnnx`` executable from the working directory (else it
-      downloads one); the ``pnnx`` wheel ships that executable.
+    - ncnn on Ultralytics 8.3.x: the exporter looks for a ``pnnx`` executable in the working directory (else it
+      downloads one) and runs it by name, from ``PATH``; the ``pnnx`` wheel ships that executable.
     """
     if fmt == "saved_model":
         crops = []
@@ -156,6 +157,7 @@ def prepare_workdir(fmt: str, workdir: Path, images: list[Path]) -> None:
         import pnnx
 
         (workdir / "pnnx").symlink_to(Path(pnnx.__file__).with_name("pnnx"))
+        os.environ["PATH"] = f"{workdir}{os.pathsep}{os.environ.get('PATH', '')}"  # the caller's monkeypatch restores
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +178,7 @@ def bus_reference(bus_model, bus_jpg, zidane_jpg) -> dict:
 def test_export_format_predicts_like_pytorch(fmt, bus_model, bus_reference, bus_jpg, zidane_jpg, tmp_path, monkeypatch):
     skip_unless_runnable(fmt)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", os.environ.get("PATH", ""))
     prepare_workdir(fmt, tmp_path, [bus_jpg, zidane_jpg])
     src = tmp_path / "bus.pt"
     src.write_bytes(bus_model.read_bytes())  # exports land next to the checkpoint
