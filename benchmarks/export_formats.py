@@ -148,16 +148,6 @@ def raw(model, x):
     return np.concatenate(outs)
 
 
-def detections(model, imgsz: int):
-    from ultralytics.utils import ASSETS
-
-    out = {}
-    for f in ("bus.jpg", "zidane.jpg"):
-        b = model.predict(ASSETS / f, imgsz=imgsz, conf=CONF, device="cpu", verbose=False)[0].boxes
-        out[f] = [(int(c), float(s), xy.tolist()) for c, s, xy in zip(b.cls.tolist(), b.conf.tolist(), b.xyxy)]
-    return out
-
-
 def match(ref: list, out: list, box_tol: float, score_tol: float) -> str | None:
     """None if ``out`` matches ``ref`` one to one (class, corners, score); else what is wrong."""
     ref = [d for d in ref if abs(d[1] - CONF) > score_tol]
@@ -202,7 +192,7 @@ def onnx2tf_sample(workdir: Path) -> None:
 def coreml_ops(path: str) -> list[str]:
     import coremltools as ct
 
-    spec = ct.models.MLModel(path, skip_model_load=True).get_spec()
+    spec = ct.utils.load_spec(str(path))  # reads the .mlpackage; loading it for prediction needs macOS
     ops = set()
 
     def walk(block):
@@ -263,10 +253,21 @@ def run_one(name: str, fmt: str, imgsz: int, work: Path) -> dict:
     rec["box_err_px"] = float(np.abs(out[:, :4] - ref[:, :4]).max())
     rec["score_err"] = float(np.abs(out[:, 4:] - ref[:, 4:]).max())
     if name == "yolov12n-ft":
-        # 1 px of the 1080-px images is imgsz/1080 input px; bf16/fp16 runtimes get the raw errors as they are.
-        got, want = detections(exported, imgsz), detections(ref_model, imgsz)
-        rec["detections"] = sum(len(v) for v in want.values())
-        problems = [f"{f}: {p}" for f in want if (p := match(want[f], got[f], 1.0, 1e-3))]
+        # Detections after Ultralytics' NMS (conf 0.01) of both raw outputs on the same square input, matched one to
+        # one: 1 px of the 1080-px originals is imgsz/1080 input px.
+        from ultralytics.utils.nms import non_max_suppression
+
+        def dets(y):
+            out = non_max_suppression(torch.from_numpy(np.ascontiguousarray(y)), conf_thres=CONF, iou_thres=0.7)
+            return [[(int(d[5]), float(d[4]), d[:4].tolist()) for d in o] for o in out]
+
+        want, got = dets(ref), dets(out)
+        rec["detections"] = sum(len(v) for v in want)
+        problems = [
+            f"{f}: {p}"
+            for f, w, g in zip(("bus.jpg", "zidane.jpg"), want, got)
+            if (p := match(w, g, imgsz / 1080, 1e-3))
+        ]
         rec["detections_match"] = not problems
         if problems:
             rec["detections_problem"] = "; ".join(problems)
@@ -478,7 +479,7 @@ def ncnn_latency(opts: dict) -> None:
 
 def _cell(r: dict | None, base: dict | None) -> tuple[str, str, str, str]:
     if r is None:
-        return ("not run",) * 4
+        return ("not measured in this run",) + ("-",) * 3
     if r.get("exports") is None:
         return "needs hardware/OS", "no", "-", "-"
     if not r.get("exports"):
@@ -531,8 +532,9 @@ def render(_: dict) -> None:
         "**runs**: the export loaded with `YOLO(exported)` ran here (structural: only the vendor tool could open it). "
         "**parity**: the largest difference between the exported model's raw head output and PyTorch's fp32 output on "
         "bus.jpg and zidane.jpg letterboxed to the input size (box coordinates in input pixels, class scores); for the "
-        "fine-tuned model also its detections at conf 0.01 matched one to one against PyTorch's (class, corners within "
-        "1 px of the original image, scores within 1e-3). **latency**: median of 20 batch-1 calls of the loaded model "
+        "fine-tuned model also its detections (Ultralytics' NMS at conf 0.01 on both outputs) matched one to one "
+        "against PyTorch's (class, corners within 1 px of the 1080-px original, scores within 1e-3). **latency**: "
+        "median of 20 batch-1 calls of the loaded model "
         "and, in brackets, the ratio to yolo11n exported the same way in the same run (a noisy shared machine: "
         "compare ratios).",
         "",
@@ -540,8 +542,8 @@ def render(_: dict) -> None:
         "0.15 input px) and 1e-3 in score. OpenVINO runs in bfloat16 by default on CPUs with AMX/AVX512-BF16 "
         "(Ultralytics keeps that default): bfloat16 keeps 8 significant bits (0.4 % per op), so its boxes move by up "
         "to about 1 input px and scores by about 1e-2; that is precision, not a graph error (its fp32 result is in "
-        "the latency table below and in tests/test_export.py). TFLite float16 and NCNN/MNN fp16 storage likewise "
-        "keep 11 bits (0.05 %): errors up to about 1e-2 in score there are precision.",
+        "the latency table below and in tests/test_export.py). Ultralytics runs MNN with `precision=low` (fp16/bf16 "
+        "arithmetic where the CPU has it), so the same holds there.",
         "",
     ]
     for model in MODELS:
@@ -595,6 +597,44 @@ def render(_: dict) -> None:
                     + f" | {m[0] / m[2]:.2f}x | {m[0] / m[3]:.2f}x | {m[0] / m[1]:.2f}x |"
                 )
         lines.append("")
+        ratios = [
+            (
+                rt,
+                b,
+                rows[(rt, b, "yolov12n")] / rows[(rt, b, "yolo11n")],
+                rows[(rt, b, "yolov12n")] / rows[(rt, b, "yolo12n (built-in)")],
+            )
+            for rt in ("onnxruntime", "openvino")
+            for b in (1, 8)
+            if (rt, b, "yolov12n") in rows
+        ]
+        prev = [
+            rows[(rt, b, "yolov12n")] / rows[(rt, b, "yolov12n (previous graph)")]
+            for rt in ("onnxruntime", "openvino")
+            for b in (1, 8)
+            if (rt, b, "yolov12n (previous graph)") in rows
+        ]
+        missed = [
+            f"{rt} b{b}: {r11:.2f}x yolo11n (target 1.05x), {r12:.2f}x yolo12n (target 0.90x)"
+            for rt, b, r11, r12 in ratios
+            if r11 > 1.05 or r12 > 0.90
+        ]
+        lines += [
+            "Targets (issue 10): yolov12n <= 1.05x yolo11n and <= 0.90x the built-in yolo12n, both runtimes, batch 1 "
+            "and 8. "
+            + (
+                "All met in this run."
+                if not missed
+                else "Missed in this run: " + "; ".join(missed) + ". "
+                "The export formulation changes how the attention is laid out for converters, not how much "
+                f"it computes: new / previous graph is {min(prev):.2f}-{max(prev):.2f}x in this run, while the gap "
+                "to yolo11n is the attention itself: at 640, softmax(q k^T) over "
+                "400-token strips in 8 ABlocks (P4 with area 4, P5 global) against yolo11n's one PSA block at P5. "
+                "Other jobs shared the 2 cores during the run (load average 11-15 by `uptime`), so absolute times are "
+                "several times an idle machine's; the ratios come from alternating rounds."
+            ),
+            "",
+        ]
     if NCNN_LATENCY.is_file():
         nc = json.loads(NCNN_LATENCY.read_text())
         rows = {(r["threads"], r["model"]): r["ms"] for r in nc["rows"]}
