@@ -559,6 +559,21 @@ def render(_: dict) -> None:
             cells = _cell(recs.get((model, f)), recs.get(("yolo11n", f)))
             lines.append(f"| {names[f]} (`{f}`) | " + " | ".join(cells) + " |")
         lines.append("")
+    bad = [names[r["format"]] for r in recs.values() if r.get("detections_match") is False]
+    if bad:
+        lines += [
+            "## Open problem: the fine-tuned checkpoint in " + ", ".join(sorted(bad)),
+            "",
+            "The checkpoint fine-tuned at 64 px (tests/taskdata.py) exported at 160 px gives detections that differ "
+            "from PyTorch's in the formats named above, while ONNX and TorchScript of the same checkpoint match and "
+            "the v1.0/turbo models match in every format. NCNN and MNN (converted by different tools) are off by the "
+            "same amounts, and NCNN with every fp16/bf16 option off gives the same error, so it is not precision; at "
+            "64 px the same kind of checkpoint matches in NCNN and MNN (tests/test_export_formats.py). Cause not "
+            "confirmed yet. One difference between the two sizes: at 64 px the P4 attention strips (area 4) are whole "
+            "rows of the 4x4 map, at 160 px each is 2.5 rows of the 10x10 map (at 640, 10 whole rows of 40x40); "
+            "the random-weight models, whose attention is nearly uniform, would not show a strip-boundary error.",
+            "",
+        ]
     lines += ["## Formats that need hardware or another OS", "", "| format | reason |", "|---|---|"]
     lines += [f"| {names.get(f, f)} (`{f}`) | {why} |" for f, why in NEEDS.items() if f in names]
     lines += [f"| {names.get(f, f)} (`{f}`) | {why} |" for f, why in STRUCTURAL.items() if f in names]
