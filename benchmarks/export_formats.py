@@ -568,10 +568,9 @@ def render(_: dict) -> None:
             "from PyTorch's in the formats named above, while ONNX and TorchScript of the same checkpoint match and "
             "the v1.0/turbo models match in every format. NCNN and MNN (converted by different tools) are off by the "
             "same amounts, and NCNN with every fp16/bf16 option off gives the same error, so it is not precision; at "
-            "64 px the same kind of checkpoint matches in NCNN and MNN (tests/test_export_formats.py). Cause not "
-            "confirmed yet. One difference between the two sizes: at 64 px the P4 attention strips (area 4) are whole "
-            "rows of the 4x4 map, at 160 px each is 2.5 rows of the 10x10 map (at 640, 10 whole rows of 40x40); "
-            "the random-weight models, whose attention is nearly uniform, would not show a strip-boundary error.",
+            "64 px the same kind of checkpoint matches in NCNN and MNN (tests/test_export_formats.py). A single AAttn "
+            "with large random weights (peaked attention) converts through pnnx to NCNN exactly at 8x8 and 10x10 "
+            "(area 4), so the attention formulation alone does not explain it. Cause not found yet.",
             "",
         ]
     lines += ["## Formats that need hardware or another OS", "", "| format | reason |", "|---|---|"]
