@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from ultralytics.nn.modules.conv import Conv
 
-from .backends import attend
+from .backends import attend, exporting
+from .portable import portable_area_attention
 
 __all__ = ["AAttn", "LAYOUTS", "AttnLayout", "LayoutError", "match_layout"]
 
@@ -160,6 +161,8 @@ class AAttn(nn.Module):
                 f"AAttn: {h}x{w}={n} tokens cannot be cut into area={a} equal strips; "
                 f"use an input size whose feature maps have H*W divisible by {a} (any multiple of 32 does at area 4)"
             )
+        if exporting():  # converters get plain 4-D MatMul/Softmax/Conv instead of strided channels-last views
+            return portable_area_attention(self, x)
         nchw = not x.is_contiguous(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
         q, k, v, v_img = self.qkv_heads(x)

@@ -9,6 +9,7 @@ from ultralytics.nn.modules.block import C3k
 from ultralytics.nn.modules.conv import Conv
 
 from .attention import AAttn
+from .backends import exporting
 
 __all__ = ["A2C2f", "A2C2fTurbo", "A2C2fUltralytics", "ABlock", "conv_silu_inplace"]
 
@@ -20,7 +21,7 @@ def conv_silu_inplace(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     costs page faults on every call (measured: 1x1 conv + SiLU on ``(8, 128, 40, 40)`` 4.8 ms out of place, 1.8 ms in
     place). Training, TorchScript and ONNX tracing, and other activations run the module's own forward.
     """
-    if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.jit.is_scripting() or type(m.act) is not nn.SiLU:
+    if torch.is_grad_enabled() or exporting() or type(m.act) is not nn.SiLU:
         return m(x)
     y = m.conv(x)
     if hasattr(m, "bn"):  # Ultralytics' fuse() deletes it
@@ -69,7 +70,9 @@ class ABlock(nn.Module):
         """Apply attention and MLP, both residual; runs channels-last, returns the input's memory format."""
         nchw = not x.is_contiguous(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-        if torch.is_grad_enabled():  # autograd may keep the branch outputs: no in-place adds
+        # Autograd may keep the branch outputs: no in-place adds. Exports take this branch too: tracers re-trace under
+        # no_grad to check the graph (pnnx, hence NCNN), and a grad-dependent branch made the two traces differ.
+        if torch.is_grad_enabled() or exporting():
             x = x + self.attn(x)
             x = x + self.mlp(x)
         else:  # inference: add into the fresh branch outputs instead of allocating two more maps
