@@ -25,7 +25,13 @@ never edited.
    are downloaded by ``weights.download`` (Ultralytics' own downloader) into Ultralytics' weights directory.
 5. Stock class names for writing: ``stock_classes``/``stock_pickling`` give ``checkpoints.convert`` the classes that
    pickle as ``ultralytics.nn.modules.block.*``, with stand-ins on releases that have no YOLO12 (< 8.3.78).
-6. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+6. int8 OpenVINO export (``format=openvino int8=True``): an ``on_export_start`` callback added to Ultralytics'
+   ``default_callbacks`` (so every ``Exporter`` has it) wraps that one exporter's ``export_openvino``; when it exports
+   a model with this package's ``AAttn`` at int8, ``nncf.quantize`` is wrapped for the length of the call so that the
+   attention ops (``quantize.openvino_attention_ops``) join the ignored scope Ultralytics passes (8.3.0 calls
+   ``nncf.quantize`` in ``export_openvino``, 8.4.x in ``ultralytics.utils.export.openvino``; both look it up on the
+   ``nncf`` module at call time). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` quantizes the attention too.
+7. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 """
 
@@ -72,7 +78,7 @@ check_version(ultralytics.__version__)  # before anything below imports ultralyt
 
 from torch import nn  # noqa: E402
 
-from . import checkpoints, configs, weights  # noqa: E402
+from . import checkpoints, configs, quantize, weights  # noqa: E402
 from .nn import A2C2f, A2C2fTurbo, A2C2fUltralytics, AAttn, ABlock, LayoutError  # noqa: E402
 
 MODULES = {
@@ -285,7 +291,55 @@ def stock_pickling():
                 delattr(block, n)
 
 
-# --- 6. custom Albumentations ---------------------------------------------------------------------------------------
+# --- 6. int8 OpenVINO export: attention outside NNCF's quantization -------------------------------------------------
+
+
+def _int8_requested(args) -> bool:
+    # 8.4.x maps the deprecated int8=True onto quantize=8; 8.3.x has only int8
+    return getattr(args, "quantize", None) == 8 or bool(getattr(args, "int8", False))
+
+
+def _merged_scope(nncf, scope, names: list[str]):
+    if scope is None:
+        return nncf.IgnoredScope(names=names)
+    return nncf.IgnoredScope(
+        names=[*scope.names, *names],
+        patterns=list(scope.patterns),
+        types=list(scope.types),
+        subgraphs=list(getattr(scope, "subgraphs", [])),
+        validate=getattr(scope, "validate", True),
+    )
+
+
+def _export_openvino_keeping_attention(exporter, original, *args, **kwargs):
+    model = getattr(exporter, "model", None)
+    ours = model is not None and any(isinstance(m, AAttn) for m in model.modules())
+    if not (ours and _int8_requested(exporter.args)) or quantize.attention_in_int8():
+        return original(exporter, *args, **kwargs)
+    import nncf
+    from ultralytics.utils import LOGGER
+
+    nncf_quantize = nncf.quantize
+
+    def quantize_keeping_attention(model, *a, ignored_scope=None, **kw):
+        names = quantize.openvino_attention_ops(model)
+        LOGGER.info(f"ultra-yolov12: {len(names)} attention ops kept at float precision ({quantize.ATTENTION_ENV}=fp)")
+        return nncf_quantize(model, *a, ignored_scope=_merged_scope(nncf, ignored_scope, names), **kw)
+
+    with _LOCK:
+        nncf.quantize = quantize_keeping_attention
+        try:
+            return original(exporter, *args, **kwargs)
+        finally:
+            nncf.quantize = nncf_quantize
+
+
+def _on_export_start(exporter) -> None:
+    original = type(exporter).export_openvino
+    exporter.export_openvino = functools.partial(_export_openvino_keeping_attention, exporter, original)
+
+
+# --- 7. custom Albumentations ---------------------------------------------------------------------------------------
 # Ultralytics >= 8.3.226 takes ``model.train(augmentations=[...])``; older releases build a fixed pipeline. This swaps
 # the ``ultralytics.data.augment.Albumentations`` step of a built training dataset for one running the given transforms.
 
@@ -366,6 +420,12 @@ def use_albumentations(trainer, transforms: list) -> int:
 # --- registration ---------------------------------------------------------------------------------------------------
 
 
+def _default_callbacks() -> dict:
+    from ultralytics.utils.callbacks import base
+
+    return base.default_callbacks
+
+
 def _tasks() -> types.ModuleType:
     from ultralytics.nn import tasks
 
@@ -387,6 +447,7 @@ def register() -> None:
         for name, hook in _HOOKS.items():
             _ORIGINALS[name] = getattr(tasks, name)
             setattr(tasks, name, functools.wraps(_ORIGINALS[name])(hook))
+        _default_callbacks()["on_export_start"].append(_on_export_start)
 
 
 def unregister() -> None:
@@ -395,6 +456,10 @@ def unregister() -> None:
         tasks = _tasks()
         for name, original in _ORIGINALS.items():
             setattr(tasks, name, original)
+        if _ORIGINALS:
+            callbacks = _default_callbacks()["on_export_start"]
+            while _on_export_start in callbacks:
+                callbacks.remove(_on_export_start)
         _ORIGINALS.clear()
 
 
