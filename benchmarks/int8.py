@@ -130,7 +130,7 @@ def family(name: str, src: Path, data: str, images: list[Path], work: Path, roun
     fp_ov = YOLO(pt).export(format="openvino", imgsz=IMGSZ, device="cpu")
     variants = {}  # name -> (path, fp32 twin)
     ov_int8 = openvino_int8(pt, data, "int8")
-    variants["openvino int8, attention int8"] = (str(shutil.move(ov_int8, d / "ov_int8_all")), fp_ov)
+    variants["openvino int8, attention int8"] = (str(shutil.move(ov_int8, d / "attention_int8_openvino_model")), fp_ov)
     variants["openvino int8, attention fp (default)"] = (openvino_int8(pt, data, "fp"), fp_ov)
     for keep in (False, True):
         out = d / f"model_int8_{'keep' if keep else 'all'}.onnx"

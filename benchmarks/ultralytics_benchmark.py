@@ -117,7 +117,8 @@ def main() -> None:
         "",
     ]
     for name, ((columns, body), seconds) in results.items():
-        ok = sum(r[1] == "✅" for r in body)
+        status = next(i for i, c in enumerate(columns) if c.startswith("Status"))  # 8.4.x adds an index column
+        ok = sum(r[status] == "✅" for r in body)
         lines += [f"## {name}: {ok} of {len(body)} formats ✅ ({seconds:.0f} s)", "", *table(columns, body), ""]
     if cli is not None:
         lines += [

@@ -251,5 +251,8 @@ def agreement(
         ev.params.maxDets = [1, 10, 1000]  # Ultralytics keeps up to 300 boxes an image
         ev.evaluate()
         ev.accumulate()
-        ev.summarize()
-    return {"mAP50-95": float(max(ev.stats[0], 0.0)), "mAP50": float(max(ev.stats[1], 0.0)), "gt": len(annotations)}
+    # precision: (IoU thresholds .50:.05:.95, recall points, classes, areas, maxDets); -1 marks an absent class.
+    # Read it directly: summarize() asks for 100 boxes an image for its first number, not the maxDets set above.
+    prec = ev.eval["precision"][:, :, :, 0, -1]
+    ap = [float(prec[t][prec[t] > -1].mean()) if (prec[t] > -1).any() else 0.0 for t in range(len(prec))]
+    return {"mAP50-95": float(np.mean(ap)), "mAP50": ap[0], "gt": len(annotations)}
