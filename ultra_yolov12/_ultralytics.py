@@ -49,7 +49,13 @@ and one method of ``ultralytics.engine.model.Model``, once, under a lock, keepin
    classes, or any exception whose traceback ends inside this package: those messages name the input and the remedy)
    ends the command with one ``yolo: error: ...`` line on stderr and exit code 1 instead of a traceback. Everything
    else, ``entrypoint(debug=...)`` calls and ``ULTRA_YOLOV12_DEBUG=1`` keep Ultralytics' own behaviour.
-9. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+9. int8 OpenVINO export (``format=openvino int8=True``): an ``on_export_start`` callback added to Ultralytics'
+   ``default_callbacks`` (so every ``Exporter`` has it) wraps that one exporter's ``export_openvino``; when it exports
+   a model with this package's ``AAttn`` at int8, ``nncf.quantize`` is wrapped for the length of the call so that the
+   attention ops (``quantize.openvino_attention_ops``) join the ignored scope Ultralytics passes (8.3.0 calls
+   ``nncf.quantize`` in ``export_openvino``, 8.4.x in ``ultralytics.utils.export.openvino``; both look it up on the
+   ``nncf`` module at call time). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` quantizes the attention too.
+10. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 """
 
@@ -104,7 +110,7 @@ check_version(ultralytics.__version__)  # before anything below imports ultralyt
 
 from torch import nn  # noqa: E402
 
-from . import checkpoints, configs, weights  # noqa: E402
+from . import checkpoints, configs, quantize, weights  # noqa: E402
 from .nn import A2C2f, A2C2fTurbo, A2C2fUltralytics, AAttn, ABlock, LayoutError  # noqa: E402
 
 MODULES = {
@@ -505,7 +511,7 @@ def _resolve_weight(weight):
     return weight
 
 
-# --- 5. stock class names for writing checkpoints -------------------------------------------------------------------
+# --- 6. stock class names for writing checkpoints -------------------------------------------------------------------
 
 _STAND_INS: dict[str, type] = {}
 
@@ -547,7 +553,55 @@ def stock_pickling():
                 delattr(block, n)
 
 
-# --- 6. custom Albumentations ---------------------------------------------------------------------------------------
+# --- 9. int8 OpenVINO export: attention outside NNCF's quantization -------------------------------------------------
+
+
+def _int8_requested(args) -> bool:
+    # 8.4.x maps the deprecated int8=True onto quantize=8; 8.3.x has only int8
+    return getattr(args, "quantize", None) == 8 or bool(getattr(args, "int8", False))
+
+
+def _merged_scope(nncf, scope, names: list[str]):
+    if scope is None:
+        return nncf.IgnoredScope(names=names)
+    return nncf.IgnoredScope(
+        names=[*scope.names, *names],
+        patterns=list(scope.patterns),
+        types=list(scope.types),
+        subgraphs=list(getattr(scope, "subgraphs", [])),
+        validate=getattr(scope, "validate", True),
+    )
+
+
+def _export_openvino_keeping_attention(exporter, original, *args, **kwargs):
+    model = getattr(exporter, "model", None)
+    ours = model is not None and any(isinstance(m, AAttn) for m in model.modules())
+    if not (ours and _int8_requested(exporter.args)) or quantize.attention_in_int8():
+        return original(exporter, *args, **kwargs)
+    import nncf
+    from ultralytics.utils import LOGGER
+
+    nncf_quantize = nncf.quantize
+
+    def quantize_keeping_attention(model, *a, ignored_scope=None, **kw):
+        names = quantize.openvino_attention_ops(model)
+        LOGGER.info(f"ultra-yolov12: {len(names)} attention ops kept at float precision ({quantize.ATTENTION_ENV}=fp)")
+        return nncf_quantize(model, *a, ignored_scope=_merged_scope(nncf, ignored_scope, names), **kw)
+
+    with _LOCK:
+        nncf.quantize = quantize_keeping_attention
+        try:
+            return original(exporter, *args, **kwargs)
+        finally:
+            nncf.quantize = nncf_quantize
+
+
+def _on_export_start(exporter) -> None:
+    original = type(exporter).export_openvino
+    exporter.export_openvino = functools.partial(_export_openvino_keeping_attention, exporter, original)
+
+
+# --- 10. custom Albumentations --------------------------------------------------------------------------------------
 # Ultralytics >= 8.3.226 takes ``model.train(augmentations=[...])``; older releases build a fixed pipeline. This swaps
 # the ``ultralytics.data.augment.Albumentations`` step of a built training dataset for one running the given transforms.
 
@@ -626,6 +680,12 @@ def use_albumentations(trainer, transforms: list) -> int:
 
 
 # --- registration ---------------------------------------------------------------------------------------------------
+
+
+def _default_callbacks() -> dict:
+    from ultralytics.utils.callbacks import base
+
+    return base.default_callbacks
 
 
 def _tasks() -> types.ModuleType:
@@ -707,6 +767,7 @@ def register() -> None:
         starts = _default_callbacks()["on_train_start"]
         if official_notice not in starts:
             starts.append(official_notice)
+        _default_callbacks()["on_export_start"].append(_on_export_start)
 
 
 def unregister() -> None:
@@ -720,16 +781,14 @@ def unregister() -> None:
                 setattr(model_cls, name.split(".")[1], original)
             else:
                 setattr(tasks, name, original)
+        if _ORIGINALS:
+            callbacks = _default_callbacks()["on_export_start"]
+            while _on_export_start in callbacks:
+                callbacks.remove(_on_export_start)
         _ORIGINALS.clear()
         starts = _default_callbacks()["on_train_start"]
         while official_notice in starts:
             starts.remove(official_notice)
-
-
-def _default_callbacks() -> dict:
-    from ultralytics.utils.callbacks import base
-
-    return base.default_callbacks
 
 
 def official_notice(trainer) -> None:
