@@ -600,7 +600,16 @@ def alternated(procs: Processes, specs: dict[str, dict], rounds: int, keys: tupl
 
 
 def separate_rows(
-    scales: list[str], quick: bool, threads: int, timer: str, train: bool, onnx: bool, imgsz: int, add, notes: list
+    scales: list[str],
+    quick: bool,
+    threads: int,
+    timer: str,
+    train: bool,
+    onnx: bool,
+    imgsz: int,
+    add,
+    notes: list,
+    compiled: bool = False,
 ) -> None:
     """The rows of :func:`run` in separate-process mode, each reported through ``add(name, kind, unit, cmp, ...)``."""
     procs = Processes()
@@ -616,7 +625,7 @@ def separate_rows(
             return alternated(procs, {s: {**spec, "side": s, "model": pairs[scale][s]} for s in SIDES}, rounds)
 
         for scale in scales:
-            for batch, (warmup, reps) in ((1, (3, 5 if quick else 10)), (8, (1, 2 if quick else 3))):
+            for batch, (warmup, reps) in ((1, (2, 5)), (8, (1, 2))):
                 r = row("eager", scale, batch=batch, warmup=warmup, reps=reps)
                 add(
                     f"CPU inference {scale} batch {batch}",
@@ -626,12 +635,12 @@ def separate_rows(
                     max_rel_diff=r["max_rel_diff"],
                 )
         for scale in scales:
-            r = row("predict", scale, warmup=1, reps=1 if quick else 2, source=source)
+            r = row("predict", scale, warmup=1, reps=1, source=source)
             n_img = len(list(Path(source).iterdir()))
             add(f"predict() {scale}, {n_img} real images", "predict", "s", r["time"], max_rel_diff=r["max_rel_diff"])
         if train:
             for scale in scales:
-                spec = {**base, "kind": "train", "batch": 8, "warmup": 1, "reps": 1 if quick else 2}
+                spec = {**base, "kind": "train", "batch": 8, "warmup": 1, "reps": 1}
                 specs = {s: {**spec, "side": s, "model": pairs[scale][s]} for s in SIDES}
                 r = alternated(procs, specs, rounds, keys=("time", "peak_rss_mb"))
                 add(f"CPU training step {scale} batch 8: time", "train_time", "s", r["time"])
@@ -655,16 +664,18 @@ def separate_rows(
                 for scale in scales:
                     ex = {**base, "kind": "export", "format": fmt, "warmup": 0, "reps": 0}
                     files = {s: procs.run({**ex, "side": s, "model": pairs[scale][s]})["file"] for s in SIDES}
-                    spec = {**base, "kind": fmt, "batch": 1, "warmup": 3, "reps": 5 if quick else 10}
+                    spec = {**base, "kind": fmt, "batch": 1, "warmup": 2, "reps": 5}
                     r = alternated(procs, {s: {**spec, "side": s, "model": files[s]} for s in SIDES}, rounds)
                     add(f"{label} {scale} batch 1", fmt, "ms", r["time"], max_rel_diff=r["max_rel_diff"])
-        if not quick and "n" in scales:
+        if compiled:
             from ._ultralytics import has_compile_arg
 
             how = "predict(compile=True)" if has_compile_arg() else "torch.compile(model) (no compile= in this release)"
             image = str(Path(source) / "bus.jpg")
-            r = row("compile", "n", warmup=2, reps=5, source=image)
-            add(f"torch.compile n: {how}, bus.jpg", "compile", "ms", r["time"], max_rel_diff=r["max_rel_diff"])
+            r = row("compile", scales[0], warmup=2, reps=5, source=image)
+            add(
+                f"torch.compile {scales[0]}: {how}, bus.jpg", "compile", "ms", r["time"], max_rel_diff=r["max_rel_diff"]
+            )
 
 
 # --- report ---------------------------------------------------------------------------------------------------------
@@ -730,6 +741,7 @@ def run(
     imgsz: int = IMGSZ,
     verbose: bool = True,
     mode: str = "subprocess",
+    compile: bool = False,
 ) -> dict:
     """Run the side-by-side suite, print a markdown table and write it with a PNG chart and a JSON file.
 
@@ -745,6 +757,8 @@ def run(
         verbose (bool): Log progress and print the table.
         mode (str): ``"subprocess"`` (the default: every row runs each side in fresh processes, alternated, as users
             run one model per process) or ``"inprocess"`` (both sides in this process, interleaved call by call).
+        compile (bool): Add the torch.compile row (separate-process mode, scale n; each process compiles both
+            sides' models anew, which takes minutes per process on 2 cores, so it is off by default).
 
     Returns:
         (dict): ``machine`` (see :func:`machine_info`), ``rows`` (name, kind, unit, medians, ratio, spread), ``files``.
@@ -778,10 +792,12 @@ def run(
         rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, **extra})
         b, p = _fmt(cmp["builtin"], unit), _fmt(cmp["plugin"], unit)
         say(f"{name}: built-in {b}, ultra-yolov12 {p}, ratio {cmp['ratio']:.3f}")
+        if not quick:
+            report(False)
 
     notes = []
     if mode == "subprocess":
-        separate_rows(scales, quick, threads, timer, train, onnx, imgsz, add, notes)
+        separate_rows(scales, quick, threads, timer, train, onnx, imgsz, add, notes, compile)
     else:
         for scale in scales:
             for batch, reps in ((1, 10 if quick else 30), (8, 3 if quick else 7)):
@@ -825,43 +841,60 @@ def run(
             add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
     else:
         notes.append("GPU rows skipped: no CUDA device")
-    info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    minutes = (time.time() - t0) / 60
 
-    title = f"ultra-yolov12 vs Ultralytics YOLO12, same weights ({info['cpu']}, {threads} threads)"
-    chart_title = f"ultra-yolov12 / Ultralytics YOLO12, same weights, {imgsz}x{imgsz}\n{info['cpu']}, {threads} threads"
-    given = {"quick": quick, "scales": ",".join(scales), "timer": timer, "imgsz": imgsz}
-    defaults = {"quick": False, "scales": "n,s", "timer": "wall", "imgsz": IMGSZ}
-    cmd = " ".join(["ultra-yolov12 benchmark"] + [f"{k}={v}" for k, v in given.items() if v != defaults[k]])
-    lines = [f"# {title}", "", f"Produced by `{cmd}` (or `python benchmarks/run.py`) in {minutes:.1f} min; input "]
-    lines[-1] += f"{imgsz}x{imgsz}; timer: "
-    lines[-1] += "wall clock." if timer == "wall" else "process CPU time (not a latency; steadier on a shared machine)."
-    lines += [""] + machine_lines(info) + [f"- {n}" for n in notes] + [""] + _table(rows) + [""]
-    diffs = [f"{r['name']} {r['max_rel_diff']:.1e}" for r in rows if "max_rel_diff" in r]
-    lines += ["Same weights, same outputs: max |ultra-yolov12 - built-in| / max |built-in|: " + "; ".join(diffs) + "."]
-    for r in rows:
-        if r.get("yolo11n"):
-            y11, c = r["yolo11n"], r["cmp"]
-            lines += [
-                "",
-                f"Reference: yolo11n in ONNX Runtime, batch 1: {y11 * 1e3:.1f} ms (built-in yolo12n "
-                f"{c['builtin'] / y11:.2f}x, ultra-yolov12 yolov12n {c['plugin'] / y11:.2f}x of it).",
-            ]
-    missed = [r["name"] for r in rows if r["kind"] in TARGETS and r["cmp"]["ratio"] > TARGETS[r["kind"]][0]]
-    lines += ["", f"Targets missed: {', '.join(missed) if missed else 'none'}.", ""]
-    lines += [
-        "Ratio = median(ultra-yolov12) / median(built-in); the per-round ratios (each plugin run over the built-in run",
-        "beside it) show the noise. Method: the docstring of `ultra_yolov12/benchmark.py`.",
-        "",
-    ]
-    stem = "results-quick" if quick else "results"
-    text = "\n".join(lines)
-    if verbose:
-        print("\n" + text, flush=True)
-    files = [out / f"{stem}.md", out / f"{stem}.json", out / f"{stem}.png"]
-    write_atomic(files[0], text)
-    write_atomic(files[1], json.dumps({"machine": info, "rows": rows}, indent=1, default=str))
-    _chart(rows, files[2], chart_title)
+    def report(done: bool) -> list:
+        """Write the table so far (after every row, so that a stopped run leaves what it measured)."""
+        info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        minutes = (time.time() - t0) / 60
+
+        title = f"ultra-yolov12 vs Ultralytics YOLO12, same weights ({info['cpu']}, {threads} threads)"
+        chart_title = (
+            f"ultra-yolov12 / Ultralytics YOLO12, same weights, {imgsz}x{imgsz}\n{info['cpu']}, {threads} threads"
+        )
+        given = {"quick": quick, "scales": ",".join(scales), "timer": timer, "imgsz": imgsz, "mode": mode}
+        given["compile"] = compile
+        defaults = {"quick": False, "scales": "n,s", "timer": "wall", "imgsz": IMGSZ, "mode": "subprocess"}
+        defaults["compile"] = False
+        cmd = " ".join(["ultra-yolov12 benchmark"] + [f"{k}={v}" for k, v in given.items() if v != defaults[k]])
+        lines = [f"# {title}", "", f"Produced by `{cmd}` (or `python benchmarks/run.py`) in {minutes:.1f} min; input "]
+        lines[-1] += f"{imgsz}x{imgsz}; timer: "
+        lines[-1] += (
+            "wall clock." if timer == "wall" else "process CPU time (not a latency; steadier on a shared machine)."
+        )
+        lines += [""] + machine_lines(info) + [f"- {n}" for n in notes] + [""] + _table(rows) + [""]
+        diffs = [f"{r['name']} {r['max_rel_diff']:.1e}" for r in rows if "max_rel_diff" in r]
+        lines += [
+            "Same weights, same outputs: max |ultra-yolov12 - built-in| / max |built-in|: " + "; ".join(diffs) + "."
+        ]
+        for r in rows:
+            if r.get("yolo11n"):
+                y11, c = r["yolo11n"], r["cmp"]
+                lines += [
+                    "",
+                    f"Reference: yolo11n in ONNX Runtime, batch 1: {y11 * 1e3:.1f} ms (built-in yolo12n "
+                    f"{c['builtin'] / y11:.2f}x, ultra-yolov12 yolov12n {c['plugin'] / y11:.2f}x of it).",
+                ]
+        missed = [r["name"] for r in rows if r["kind"] in TARGETS and r["cmp"]["ratio"] > TARGETS[r["kind"]][0]]
+        if not done:
+            lines[2:2] = ["", f"**Partial report: {len(rows)} rows so far; the run is still going or was stopped.**"]
+        lines += ["", f"Targets missed: {', '.join(missed) if missed else 'none'}.", ""]
+        lines += [
+            "Ratio = median(ultra-yolov12) / median(built-in); the per-round ratios (each plugin run over the built-in",
+            "run beside it) show the noise. Method: the docstring of `ultra_yolov12/benchmark.py`.",
+            "",
+        ]
+        stem = "results-quick" if quick else "results"
+        text = "\n".join(lines)
+        if verbose and done:
+            print("\n" + text, flush=True)
+        files = [out / f"{stem}.md", out / f"{stem}.json", out / f"{stem}.png"]
+        write_atomic(files[0], text)
+        write_atomic(files[1], json.dumps({"machine": info, "rows": rows}, indent=1, default=str))
+        _chart(rows, files[2], chart_title)
+        return files
+
+    files = report(True)
+    minutes = (time.time() - t0) / 60
     say(f"wrote {files[0]} (+ .json, .png) in {minutes:.1f} min")
     return {"machine": info, "rows": rows, "files": [str(f) for f in files]}
 
