@@ -1,25 +1,42 @@
 """ultra-yolov12 against Ultralytics' built-in YOLO12 with the same weights, side by side: one table and one chart.
 
 ``ultra-yolov12 benchmark`` (or ``python benchmarks/run.py`` in a source checkout, which writes to
-``docs/benchmarks/``) runs :func:`run`. Every row times the two sides interleaved (A B A B ...) after warm-up and
-reports the medians, their ratio (plugin / built-in: below 1 is better) and the spread of the per-round ratios:
+``docs/benchmarks/``) runs :func:`run`. Ratios are plugin / built-in (below 1 is better), with the spread of the
+per-round ratios.
 
-- CPU inference: ``model.fuse()`` (both sides fold Conv+BN), eval, ``torch.inference_mode()``, fp32, 640x640 random
-  input, batch 1 and 8, network forward only (pre/post-processing is the same code on both sides).
-- Training step: forward + ``model.loss`` + backward at batch 8, 640, fp32. Time: both sides in this process,
-  alternating step by step (A B A B) after two warm-up rounds, on the same batch. Memory: each side in a fresh
-  subprocess (two steps), so the process's peak resident memory (``VmHWM``) belongs to that side alone; reported
-  as the whole process's peak (interpreter, torch and model included, the same on both sides) and as its growth
-  during the steps.
-- ONNX Runtime: each side exported by Ultralytics (``format=onnx``, 640, simplified), CPUExecutionProvider with the
-  same thread count, batch 1; ``yolo11n`` for reference. Needs ``onnxruntime`` (extra ``export``), else skipped.
-- GPU, only when CUDA is available: fp16 inference at batch 1 and 8, and the training step at batch 16 under fp16
-  autocast (Ultralytics trains with AMP) for scales s and x: time, and peak memory (``torch.cuda.max_memory_allocated``
-  in a fresh subprocess per side).
+Default mode (``mode=subprocess``), as users run one model per process: both sides are saved once as ``.pt`` files
+(``yolo12<s>`` and ``yolov12<s>``, same weights) and every row runs each side in a fresh process that loads its file
+with ``YOLO(path)``; the sides alternate A B A B for 5 rounds (2 with ``quick``). A fresh process is forked from a
+server that has imported torch and Ultralytics and run nothing else, so no allocator, cache or thread-pool state
+passes between the sides (the built-in side's process also switches the plugin's checkpoint hook off, so its file
+loads as Ultralytics' own classes; each worker checks which A2C2f it runs). Inside a process warm-up calls are
+discarded and the median of the timed calls is that round's figure; the row reports the median over rounds. Outputs
+of the first round are compared between sides. Rows:
+
+- CPU inference: ``model.fuse()``, eval, ``torch.inference_mode()``, fp32, 640x640 random input, batch 1 and 8,
+  network forward only.
+- ``predict()``: end to end (loading, letterbox, forward, NMS) on a folder of real images: bus.jpg and zidane.jpg
+  from Ultralytics, plus the 8 coco8 images of a source checkout; compared: the boxes.
+- Training step: forward + ``model.loss`` + backward at batch 8, 640, fp32, after one warm-up step; the process's
+  peak resident memory (``VmHWM``, interpreter and torch included, the same on both sides) and its growth during
+  the steps.
+- ONNX Runtime and OpenVINO: each side exported once by Ultralytics (in its own process, batch 1, 640), then run by
+  the runtime (same thread count). Needs onnxruntime / openvino (extra ``export``), else skipped.
+- torch.compile (``compile=true``, off by default since every process compiles anew: minutes on 2 cores):
+  ``predict(compile=True)`` on bus.jpg where Ultralytics has ``compile=`` (8.4.x; 8.3.0 has none, there the model is
+  wrapped in ``torch.compile`` directly).
+
+``mode=inprocess``: both sides in this process, interleaved call by call (A B A B) after warm-up. CPU inference and
+training time as above; training memory in fresh subprocesses; ONNX Runtime with yolo11n for reference. In-process
+figures favour whichever side finds memory warm and are not what the README quotes.
+
+GPU rows, only when CUDA is available (both modes, in this process): fp16 inference at batch 1 and 8, and the training
+step at batch 16 under fp16 autocast for scales s and x: time, and peak memory (``torch.cuda.max_memory_allocated``
+in a fresh subprocess per side).
 
 Weights: Ultralytics' ``yolo12<scale>.yaml`` is built and given deterministic, non-degenerate weights; the same state
 dict is loaded into the plugin's ``yolov12<scale>.yaml`` after dropping its position-perceiver conv bias (Ultralytics'
-YOLO12 has none), so both sides carry identical parameters, and their outputs are compared as well.
+YOLO12 has none), so both sides carry identical parameters.
 """
 
 from __future__ import annotations
