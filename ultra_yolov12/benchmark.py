@@ -812,53 +812,6 @@ def run(
         if not quick:
             report(False)
 
-    notes = []
-    if mode == "subprocess":
-        separate_rows(scales, quick, threads, timer, train, onnx, imgsz, add, notes, compile)
-    else:
-        for scale in scales:
-            for batch, reps in ((1, 10 if quick else 30), (8, 3 if quick else 7)):
-                r = cpu_inference(scale, batch, reps, clock, imgsz)
-                add(f"CPU inference {scale} batch {batch}", f"cpu_b{batch}", "ms", r, max_rel_diff=r["max_rel_diff"])
-        if train:
-            for scale in scales:
-                r = training_time(scale, 8, 3 if quick else 5, clock, imgsz=imgsz)
-                add(f"CPU training step {scale} batch 8: time", "train_time", "s", r)
-                r = training_memory(scale, 8, 1 if quick else 2, threads, imgsz=imgsz)
-                add(f"CPU training step {scale} batch 8: peak RSS", "train_rss", "MB", r["memory"])
-                add(f"CPU training step {scale} batch 8: RSS growth during steps", "info", "MB", r["rss_growth"])
-        if onnx:
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                notes.append(
-                    "ONNX Runtime rows skipped: onnxruntime is not installed (pip install 'ultra-yolov12[export]')"
-                )
-            else:
-                for scale, r in onnx_rows(scales, 10 if quick else 30, threads, clock, imgsz):
-                    add(
-                        f"ONNX Runtime {scale} batch 1",
-                        "onnx",
-                        "ms",
-                        r,
-                        max_rel_diff=r["max_rel_diff"],
-                        yolo11n=r.get("yolo11n"),
-                    )
-    if torch.cuda.is_available():
-        notes.append(f"GPU: {torch.cuda.get_device_name(0)}")
-        for scale in scales:
-            for batch in (1, 8):
-                r = gpu_inference(scale, batch, 20 if quick else 100, imgsz)
-                add(f"GPU fp16 inference {scale} batch {batch}", "info", "ms", r, max_rel_diff=r["max_rel_diff"])
-        for scale in ("s", "x"):
-            r = training_time(scale, 16, 5 if quick else 20, time.perf_counter, device="cuda", imgsz=imgsz)
-            add(f"GPU AMP training step {scale} batch 16: time", "info", "s", r)
-            r = training_memory(scale, 16, 1, threads, device="cuda", imgsz=imgsz)
-            kind = "gpu_train_mem_x" if scale == "x" else "info"
-            add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
-    else:
-        notes.append("GPU rows skipped: no CUDA device")
-
     def report(done: bool) -> list:
         """Write the table so far (after every row, so that a stopped run leaves what it measured)."""
         info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -909,6 +862,53 @@ def run(
         write_atomic(files[1], json.dumps({"machine": info, "rows": rows}, indent=1, default=str))
         _chart(rows, files[2], chart_title)
         return files
+
+    notes = []
+    if mode == "subprocess":
+        separate_rows(scales, quick, threads, timer, train, onnx, imgsz, add, notes, compile)
+    else:
+        for scale in scales:
+            for batch, reps in ((1, 10 if quick else 30), (8, 3 if quick else 7)):
+                r = cpu_inference(scale, batch, reps, clock, imgsz)
+                add(f"CPU inference {scale} batch {batch}", f"cpu_b{batch}", "ms", r, max_rel_diff=r["max_rel_diff"])
+        if train:
+            for scale in scales:
+                r = training_time(scale, 8, 3 if quick else 5, clock, imgsz=imgsz)
+                add(f"CPU training step {scale} batch 8: time", "train_time", "s", r)
+                r = training_memory(scale, 8, 1 if quick else 2, threads, imgsz=imgsz)
+                add(f"CPU training step {scale} batch 8: peak RSS", "train_rss", "MB", r["memory"])
+                add(f"CPU training step {scale} batch 8: RSS growth during steps", "info", "MB", r["rss_growth"])
+        if onnx:
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                notes.append(
+                    "ONNX Runtime rows skipped: onnxruntime is not installed (pip install 'ultra-yolov12[export]')"
+                )
+            else:
+                for scale, r in onnx_rows(scales, 10 if quick else 30, threads, clock, imgsz):
+                    add(
+                        f"ONNX Runtime {scale} batch 1",
+                        "onnx",
+                        "ms",
+                        r,
+                        max_rel_diff=r["max_rel_diff"],
+                        yolo11n=r.get("yolo11n"),
+                    )
+    if torch.cuda.is_available():
+        notes.append(f"GPU: {torch.cuda.get_device_name(0)}")
+        for scale in scales:
+            for batch in (1, 8):
+                r = gpu_inference(scale, batch, 20 if quick else 100, imgsz)
+                add(f"GPU fp16 inference {scale} batch {batch}", "info", "ms", r, max_rel_diff=r["max_rel_diff"])
+        for scale in ("s", "x"):
+            r = training_time(scale, 16, 5 if quick else 20, time.perf_counter, device="cuda", imgsz=imgsz)
+            add(f"GPU AMP training step {scale} batch 16: time", "info", "s", r)
+            r = training_memory(scale, 16, 1, threads, device="cuda", imgsz=imgsz)
+            kind = "gpu_train_mem_x" if scale == "x" else "info"
+            add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
+    else:
+        notes.append("GPU rows skipped: no CUDA device")
 
     files = report(True)
     minutes = (time.time() - t0) / 60
