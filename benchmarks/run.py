@@ -30,6 +30,10 @@ def main() -> None:
     ap.add_argument("--timer", choices=("wall", "cpu"), default="wall", help="wall clock or process CPU time")
     ap.add_argument("--no-train", action="store_true", help="skip the training-step rows")
     ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
+    ap.add_argument(
+        "--mode", choices=("subprocess", "inprocess"), default="subprocess", help="fresh processes per side"
+    )
+    ap.add_argument("--compile", action="store_true", help="add the torch.compile row (minutes of compiling)")
     ap.add_argument("--imgsz", type=int, default=640, help="input size (the targets are defined at 640)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks", help="output directory")
     a = ap.parse_args()
@@ -42,6 +46,8 @@ def main() -> None:
         onnx=not a.no_onnx,
         out=a.out,
         imgsz=a.imgsz,
+        mode=a.mode,
+        compile=a.compile,
     )
 
 

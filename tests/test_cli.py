@@ -267,7 +267,8 @@ def test_recipe_coco_eval_and_benchmark_are_wired(tmp_path, capsys, coco8_yaml):
     assert main(bench) == 0
     report = json.loads(capsys.readouterr().out)
     names = [r["name"] for r in report["rows"]]
-    assert names[:2] == ["CPU inference n batch 1", "CPU inference n batch 8"] and len(names) == 5
+    assert names[:2] == ["CPU inference n batch 1", "CPU inference n batch 8"] and len(names) == 6
+    assert names[2] == "predict() n, 10 real images"  # bus.jpg, zidane.jpg and the 8 coco8 images
     assert all(r["cmp"]["ratio"] > 0 and r["cmp"]["builtin"] > 0 for r in report["rows"])
     assert all(r["max_rel_diff"] < 1e-4 for r in report["rows"] if "max_rel_diff" in r)  # same weights, same outputs
     text = (tmp_path / "bench" / "results-quick.md").read_text()

@@ -57,6 +57,7 @@ and one method of ``ultralytics.engine.model.Model``, once, under a lock, keepin
    ``nncf`` module at call time). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` quantizes the attention too.
 10. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
+7. Release features read from Ultralytics' default config: :func:`has_compile_arg` (``compile=``, 8.4.x, not 8.3.0).
 """
 
 from __future__ import annotations
@@ -814,6 +815,13 @@ def official_notice(trainer) -> None:
 def has_builtin_yolo12() -> bool:
     """Whether the installed Ultralytics has its own YOLO12 layers (``A2C2f`` & co., 8.3.78 and newer)."""
     return hasattr(_tasks(), "A2C2f")
+
+
+def has_compile_arg() -> bool:
+    """Whether the installed Ultralytics takes ``compile=`` (torch.compile inside predict/train; 8.3.0 has none)."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return "compile" in DEFAULT_CFG_DICT
 
 
 def is_registered() -> bool:

@@ -46,6 +46,22 @@ ENV_VAR = "ULTRA_YOLOV12_ATTN"
 CPU_EAGER_WHEN = "fp16/bf16 with gradients"
 
 _forced: str | None = None
+_env_seen = os.environ.get(ENV_VAR, "")  # $ULTRA_YOLOV12_ATTN as last read outside torch.compile
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and getattr(compiler, "is_compiling", lambda: False)())
+
+
+def _env_value() -> str:
+    """``$ULTRA_YOLOV12_ATTN``; while torch.compile traces, the value last read eagerly (reading ``os.environ``
+    inside a compiled graph is a graph break on torch < 2.5)."""
+    global _env_seen
+    if _compiling():
+        return _env_seen
+    _env_seen = os.environ.get(ENV_VAR, "")
+    return _env_seen
 
 
 def _check(name: str) -> str:
@@ -69,7 +85,7 @@ def get_backend() -> str:
     """Return the requested backend: :func:`set_backend`'s value, else ``$ULTRA_YOLOV12_ATTN``, else ``"auto"``."""
     if _forced is not None:
         return _forced
-    value = os.environ.get(ENV_VAR, "").strip()
+    value = _env_value().strip()
     if not value:
         return "auto"
     try:
