@@ -673,6 +673,22 @@ def render(_: dict) -> None:
             ratio = f"{rows[(t, 'yolov12n')] / rows[(t, 'yolo11n')]:.2f}x" if (t, "yolo11n") in rows else "-"
             lines.append(f"| {t} | " + " | ".join(f"{v:.1f}" for v in ms) + f" | {ratio} |")
         lines.append("")
+    lines += [
+        "## int8, Ultralytics' benchmark, NMS in the graph, dynamic batch, tasks",
+        "",
+        "- int8 OpenVINO: `yolo export model=yolov12n.pt format=openvino int8=True data=coco8.yaml` (NNCF, `[export]` "
+        "extra) on Ultralytics 8.4.x; the ops of every `AAttn.forward` join the ignored scope Ultralytics gives NNCF "
+        "(every conv is int8; `ULTRA_YOLOV12_INT8_ATTENTION=int8` quantizes the attention too). int8 ONNX Runtime: "
+        "`ultra_yolov12.quantize.quantize_onnx(onnx, data=...)` (static QDQ, calibrated on the data's val images as "
+        "Ultralytics' predictor preprocesses them), also on 8.3.0. Agreement with fp32 and latency: "
+        "[benchmarks/int8.md](benchmarks/int8.md) (`python benchmarks/int8.py`).",
+        "- Ultralytics' own `benchmark()` / `yolo benchmark` with YOLOv12 next to yolo11n and the built-in yolo12n "
+        "from one run: [benchmarks/ultralytics_benchmark.md](benchmarks/ultralytics_benchmark.md) "
+        "(`python benchmarks/ultralytics_benchmark.py`).",
+        "- `nms=True` (releases whose exporter has it; 8.3.0 has none), `dynamic=True` batch, and seg/pose/obb/cls "
+        "exports to ONNX and OpenVINO for both families match PyTorch: tests/test_export_tasks.py.",
+        "",
+    ]
     from ultra_yolov12.files import write_atomic
 
     write_atomic(DOC, "\n".join(lines))
