@@ -19,7 +19,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import ultralytics
 from taskdata import bus_detector
 from test_export import box_iou
 from ultralytics import YOLO
@@ -118,12 +117,6 @@ def _fake_quantized_attention(xml: Path) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    ultralytics.__version__.startswith("8.3."),
-    reason="8.3.x's OpenVINO export converts the nn.Module itself, whose trace check fails for AAttn ('Graphs differed "
-    "across invocations'); the 4-D export formulation of issue 10 part 2 is meant to fix it",
-    strict=False,
-)
 def test_openvino_int8_export_agrees_with_fp32(detector, coco8_yaml, bus_jpg, zidane_jpg, tmp_path, monkeypatch):
     pytest.importorskip("nncf", reason="nncf (the [export] extra) quantizes OpenVINO models")
     src = tmp_path / "bus.pt"
