@@ -168,7 +168,7 @@ def test_bad_download_leaves_nothing_and_a_retry_succeeds(mode, mirror, weights_
         assert "would run code" in msg and "builtins.exec" in msg, msg
     assert seconds < 15
     record("Downloads", f"mirror serves {NAME} {mode}", "python", type(e.value).__name__, msg,
-           files_left=0, code_ran=False)  # fmt: skip
+           files_left=0, code_ran=False, clear=True)  # fmt: skip
     mirror.mode = "good"  # the server is fixed: the same call now downloads, and the file loads and predicts
     model = YOLO(NAME)
     assert (weights_dir / NAME).read_bytes() == checkpoint.read_bytes()
@@ -210,7 +210,7 @@ def test_two_processes_download_the_same_weight(mirror, tmp_path, checkpoint):
     assert _files(target.parent) == [NAME]  # both temporary files renamed or removed
     assert mirror.requests - before >= 1
     record("Concurrent work", "two processes download the same weight", "python", "ok", "both: complete file",
-           files_left=0)  # fmt: skip
+           files_left=0, clear=True)  # fmt: skip
 
 
 def test_two_processes_convert_to_the_same_target(tmp_path, checkpoint):
@@ -226,7 +226,7 @@ def test_two_processes_convert_to_the_same_target(tmp_path, checkpoint):
     a, b = YOLO(str(target)).model.state_dict(), YOLO(str(reference)).model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     record("Concurrent work", "two processes convert to the same target", "python", "ok", "both: complete file",
-           files_left=0)  # fmt: skip
+           files_left=0, clear=True)  # fmt: skip
 
 
 # --- kill -9 and resume -----------------------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_ctrl_c_during_heatmap_leaves_only_complete_pngs(tmp_path, bus_jpg):
     for png in pngs:  # every file that is there is whole
         assert cv2.imread(str(png)).shape == (1080, 810, 3), png
     record("Interrupted work", "Ctrl-C during ultra-yolov12 heatmap", "ultra-yolov12", f"exit {code}", message,
-           files_left_partial=0)  # fmt: skip
+           files_left_partial=0, clear=True)  # fmt: skip
 
 
 def test_ctrl_c_during_coco_eval_leaves_no_run_dir(tmp_path, coco8_yaml):
@@ -355,7 +355,7 @@ def test_ctrl_c_during_coco_eval_leaves_no_run_dir(tmp_path, coco8_yaml):
     assert not project.exists() or not any(project.rglob("*")), sorted(project.rglob("*"))
     assert not _hidden(tmp_path)
     record("Interrupted work", "Ctrl-C during ultra-yolov12 coco-eval", "ultra-yolov12", f"exit {code}", message,
-           files_left=0)  # fmt: skip
+           files_left=0, clear=True)  # fmt: skip
 
 
 @pytest.mark.skipif(not has_builtin_yolo12(), reason="the benchmark compares with Ultralytics' YOLO12 (>= 8.3.78)")
@@ -367,4 +367,4 @@ def test_ctrl_c_during_benchmark_writes_nothing(tmp_path):
     assert not out_dir.exists() or not any(out_dir.iterdir())
     assert not _hidden(tmp_path)
     record("Interrupted work", "Ctrl-C during ultra-yolov12 benchmark", "ultra-yolov12", f"exit {code}", message,
-           files_left=0)  # fmt: skip
+           files_left=0, clear=True)  # fmt: skip

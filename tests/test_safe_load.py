@@ -121,7 +121,7 @@ print("ERRORS=" + json.dumps(errors))
         assert kind == "UnsafeCheckpointError", (kind, msg)
         assert "ULTRALYTICS_SAFE_LOAD=1" in msg and ("builtins.exec" if name == "exec" else "system") in msg, msg
         record("Safe loading", f"ULTRALYTICS_SAFE_LOAD=1, checkpoint whose pickle calls {name}", "python", kind, msg,
-               code_ran=False)  # fmt: skip
+               code_ran=False, clear=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["exec", "os.system"])
@@ -131,7 +131,7 @@ def test_inspect_refuses_code_without_running_it(files, name):
     assert "would run code" in str(e.value) and "nothing in it ran" in str(e.value)
     assert list((files["plugin"].parent / "markers").iterdir()) == []
     record("Safe loading", f"inspect a checkpoint whose pickle calls {name}", "python", "UnsafeCheckpointError",
-           str(e.value), code_ran=False)  # fmt: skip
+           str(e.value), code_ran=False, clear=True)  # fmt: skip
 
 
 def test_inspect_accepts_every_layout(files):
@@ -192,4 +192,5 @@ def test_foreign_safetensors_is_one_clear_error(tmp_path):
     with pytest.raises(SafetensorsError) as e:
         YOLO(str(path))
     assert "to=safetensors" in str(e.value) and str(path) in str(e.value)
-    record("Safe loading", "a safetensors file without a model config", "python", "SafetensorsError", str(e.value))
+    record("Safe loading", "a safetensors file without a model config", "python", "SafetensorsError", str(e.value),
+           clear=True)  # fmt: skip
