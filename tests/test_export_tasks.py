@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 from taskdata import bus_detector
-from test_export import CONF, IMGSZ, assert_same_detections, detections, openvino_runs_bf16
+from test_export import CONF, IMGSZ, assert_runtime_detections, detections
 from test_tasks import _raw
 from ultralytics import YOLO
 from ultralytics.cfg import DEFAULT_CFG_DICT
@@ -39,23 +39,18 @@ def detectors(tmp_path_factory, bus_jpg) -> dict[str, Path]:
     return {k: bus_detector(root / f"bus_detector_{cfg}", bus_jpg, cfg=cfg) for k, cfg in FAMILIES.items()}
 
 
-def _tolerance(fmt: str) -> dict:
-    return dict(box_tol=8.0, score_tol=3e-2) if fmt == "openvino" and openvino_runs_bf16() else {}
-
-
 def _check(src: Path, exported: str, images, fmt: str, batch: bool) -> None:
     model, out = YOLO(src), YOLO(exported, task="detect")
     ref = {im.name: detections(model, im) for im in images}
     assert any(s > 0.25 and c == 1 for c, s, _ in ref["bus.jpg"]), f"the detector misses the bus: {ref['bus.jpg']}"
-    tol = _tolerance(fmt)
     for im in images:
-        assert_same_detections(ref[im.name], detections(out, im), **tol)
+        assert_runtime_detections(ref[im.name], detections(out, im), im, fmt)
     if batch:
         results = out.predict(list(images), imgsz=IMGSZ, conf=CONF, batch=2, device="cpu", verbose=False)
         for im, r in zip(images, results):
             b = r.boxes
             got = list(zip(b.cls.int().tolist(), b.conf.tolist(), b.xyxy.numpy()))
-            assert_same_detections(ref[im.name], got, **tol)
+            assert_runtime_detections(ref[im.name], got, im, fmt)
 
 
 NMS_CASES = [("v1.0", "onnx"), ("turbo", "onnx"), ("v1.0", "openvino"), ("turbo", "torchscript")]
