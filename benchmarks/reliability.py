@@ -67,6 +67,9 @@ def _cell(text) -> str:
     return text.replace("|", "\\|")
 
 
+LOSS_FACTS = ("files_lost", "files_left", "files_left_partial")  # files lost, or left behind half-written
+
+
 def counts(rows: list[dict]) -> dict[str, int]:
     """The headline numbers, from the rows' own facts."""
     errors = [r for r in rows if r.get("outcome") != "ok"]
@@ -75,8 +78,8 @@ def counts(rows: list[dict]) -> dict[str, int]:
         "runs": len(rows),
         "error_cases": len(errors),
         "clear": sum(1 for r in errors if r.get("clear")),
-        "files_lost": sum(int(r.get("files_lost") or 0) for r in rows),
-        "files_checked": sum(1 for r in rows if "files_lost" in r),
+        "files_lost": sum(int(r.get(k) or 0) for r in rows for k in LOSS_FACTS),
+        "files_checked": sum(1 for r in rows if any(k in r for k in LOSS_FACTS)),
         "code_ran": sum(1 for r in rows if r.get("code_ran")),
         "code_checked": sum(1 for r in rows if "code_ran" in r),
     }
