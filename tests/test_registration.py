@@ -155,3 +155,42 @@ def test_width_not_multiple_of_32_names_the_layer(tmp_path):
     cfg.write_text(USER_YAML.format(marker="plugin: ultra_yolov12", width=96))
     with pytest.raises(ValueError, match=r"layer 2 \(A2C2f \[96, True, 4\]\).*not a multiple of 32"):
         DetectionModel(str(cfg), verbose=False)
+
+
+def _conv_weights(model) -> list[torch.Tensor]:
+    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def _is_cl(t: torch.Tensor) -> bool:
+    return t.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("cfg", ["yolov12n.yaml", "yolov12n-turbo.yaml"])
+def test_yolov12_runs_channels_last_with_unchanged_outputs(cfg, monkeypatch):
+    """Built and fused YOLOv12 models run channels-last end to end; outputs equal the contiguous model's."""
+    import copy
+
+    model = YOLO(cfg).model.eval()
+    assert all(_is_cl(w) for w in _conv_weights(model))
+    contiguous = model.to(memory_format=torch.contiguous_format)  # what an official checkpoint unpickles to
+    assert not any(_is_cl(w) for w in _conv_weights(contiguous) if w.shape[1] > 1 and w.shape[-1] > 1)
+    x = torch.rand(2, 3, 160, 160)
+    with torch.no_grad():
+        want = contiguous(x)[0]
+    monkeypatch.setenv("ULTRA_YOLOV12_CHANNELS_LAST", "0")
+    kept = copy.deepcopy(contiguous).fuse(verbose=False)
+    assert all(w.is_contiguous() for w in _conv_weights(kept))
+    monkeypatch.delenv("ULTRA_YOLOV12_CHANNELS_LAST")
+    fused = contiguous.fuse(verbose=False)  # every inference path and export fuses first
+    maps = []
+    fused.model[2].register_forward_hook(lambda m, i, o: maps.append(o))
+    with torch.no_grad():
+        got = fused(x)[0]
+    assert all(_is_cl(w) for w in _conv_weights(fused)) and _is_cl(maps[0]) and not maps[0].is_contiguous()
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+
+
+def test_ultralytics_own_models_keep_their_memory_format():
+    model = YOLO("yolo11n.yaml").model
+    assert all(w.is_contiguous() for w in _conv_weights(model))
+    assert all(w.is_contiguous() for w in _conv_weights(model.fuse(verbose=False)))

@@ -1,9 +1,9 @@
 """The one module that touches Ultralytics internals.
 
 Supported releases: ``SUPPORTED`` below (8.3.0, the first with C3k2, up to the newest 8.4.x); :func:`register` raises
-:class:`UnsupportedUltralyticsError` outside it. :func:`register` replaces three functions in ``ultralytics.nn.tasks``
-and one method of ``ultralytics.engine.model.Model``, once, under a lock, keeping the originals in ``_ORIGINALS``
-(:func:`unregister` puts them back). Ultralytics' files are never edited.
+:class:`UnsupportedUltralyticsError` outside it. :func:`register` replaces three functions in ``ultralytics.nn.tasks``,
+``ultralytics.engine.model.Model._load`` and ``ultralytics.nn.tasks.BaseModel.fuse``, once, under a lock, keeping the
+originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' files are never edited.
 
 1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, a
    dict read from a file named ``yolov12*.yaml`` such as the official repository's unmarked configs, built in the
@@ -55,9 +55,16 @@ and one method of ``ultralytics.engine.model.Model``, once, under a lock, keepin
    attention ops (``quantize.openvino_attention_ops``) join the ignored scope Ultralytics passes (8.3.0 calls
    ``nncf.quantize`` in ``export_openvino``, 8.4.x in ``ultralytics.utils.export.openvino``; both look it up on the
    ``nncf`` module at call time). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` quantizes the attention too.
-10. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
+10. Channels-last YOLOv12 (``BaseModel.fuse``, hooks 1 and 3): a model with this package's attention layers is put
+   in ``torch.channels_last`` memory format when it is built, when it is loaded and again after ``fuse()`` (8.3.x
+   fuses into fresh contiguous convs). With channels-last conv weights, PyTorch's
+   convolutions emit channels-last maps from a plain NCHW input, so the whole network runs in the layout the
+   attention needs (no conversions around it) and in which oneDNN's CPU convolutions are fastest. Values are the
+   same; only strides change. ``ULTRA_YOLOV12_CHANNELS_LAST=0`` keeps the contiguous layout. Other models are left
+   as they are.
+11. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
-7. Release features read from Ultralytics' default config: :func:`has_compile_arg` (``compile=``, 8.4.x, not 8.3.0).
+12. Release features read from Ultralytics' default config: :func:`has_compile_arg` (``compile=``, 8.4.x, not 8.3.0).
 """
 
 from __future__ import annotations
@@ -248,6 +255,7 @@ def _parse_model(d, ch, verbose=True):
         namespace[a] = MODULES[name]
     parse = types.FunctionType(original.__code__, namespace, original.__name__, original.__defaults__)
     model = parse(d, ch, verbose=verbose)
+    channels_last(model[0])
     if verbose:  # say which implementation built it: a yolov12*.yaml could be Ultralytics' YOLO12 elsewhere
         from ultralytics.utils import LOGGER
 
@@ -455,6 +463,9 @@ def _load_resolved(weight, args: tuple, kwargs: dict):
             f"{weight} is not an Ultralytics checkpoint: it holds no model under 'model' or 'ema' ({found})"
         )
     checkpoints.prepare_loaded(ckpt, builtin_yolo12=has_builtin_yolo12())
+    for key in ("model", "ema"):
+        if isinstance(ckpt.get(key), nn.Module):
+            channels_last(ckpt[key])
     return ckpt, file
 
 
@@ -485,6 +496,53 @@ def _model_load(self, weights, *args, **kwargs):
     self.overrides["model"] = str(weights)
     if isinstance(getattr(self, "ckpt", None), dict):
         self.ckpt["safetensors"] = str(weights)
+
+
+# --- 10. channels-last YOLOv12 ---------------------------------------------------------------------------------------
+
+
+def channels_last(model: nn.Module) -> bool:
+    """Put ``model`` in channels-last memory format if it has this package's attention layers; returns whether it did.
+
+    ``nn.Module.to`` converts the 4-D parameters in place (``param.data``), so optimizers and EMA copies that hold them
+    stay valid. ``ULTRA_YOLOV12_CHANNELS_LAST=0`` turns it off.
+    """
+    import os
+
+    import torch
+
+    if os.environ.get("ULTRA_YOLOV12_CHANNELS_LAST", "1") == "0":
+        return False
+    if not any(isinstance(m, (ABlock, AAttn)) for m in model.modules()):
+        return False
+    _to_memory_format(model, torch.channels_last)
+    return True
+
+
+def _to_memory_format(model: nn.Module, memory_format) -> None:
+    """``model.to(memory_format=...)`` in place, each weight converted in the mode it was made in.
+
+    Validators load and fuse under inference mode; a normal parameter given inference data (or the reverse) breaks the
+    model for the next call made in the other mode.
+    """
+    import torch
+
+    for p in model.parameters():
+        if p.dim() == 4 and not p.is_contiguous(memory_format=memory_format):
+            with torch.inference_mode(p.is_inference()):
+                p.data = p.data.contiguous(memory_format=memory_format)
+
+
+def _fuse(self, *args, **kwargs):
+    import torch
+
+    strided = any(p.dim() == 4 and not p.is_contiguous() for p in self.parameters())
+    if strided:  # 8.3.x folds BatchNorm through ``conv.weight.view``, which needs contiguous weights
+        _to_memory_format(self, torch.contiguous_format)
+    model = _ORIGINALS["BaseModel.fuse"](self, *args, **kwargs)
+    if not channels_last(self) and strided:  # a channels-last model of another kind stays channels-last
+        _to_memory_format(self, torch.channels_last)
+    return model
 
 
 def load_checkpoint_file(weight) -> tuple[dict, str]:
@@ -696,7 +754,8 @@ def _tasks() -> types.ModuleType:
 
 
 _HOOKS = {"parse_model": _parse_model, "check_yaml": _check_yaml, "torch_safe_load": _torch_safe_load}
-_METHOD_HOOKS = {"Model._load": _model_load}  # on ultralytics.engine.model.Model
+# methods, keyed "<class>.<name>": Model of ultralytics.engine.model, BaseModel of ultralytics.nn.tasks
+_METHOD_HOOKS = {"Model._load": _model_load, "BaseModel.fuse": _fuse}
 
 
 # --- 8. the yolo command ---------------------------------------------------------------------------------------------
@@ -739,7 +798,10 @@ def _cfg() -> types.ModuleType:
     return ultralytics.cfg
 
 
-def _model_class() -> type:
+def _method_owner(key: str) -> type:
+    """The class a ``_METHOD_HOOKS`` key names."""
+    if key.startswith("BaseModel."):
+        return _tasks().BaseModel
     from ultralytics.engine.model import Model
 
     return Model
@@ -757,11 +819,10 @@ def register() -> None:
         for name, hook in _HOOKS.items():
             _ORIGINALS[name] = getattr(tasks, name)
             setattr(tasks, name, functools.wraps(_ORIGINALS[name])(hook))
-        model_cls = _model_class()
         for key, hook in _METHOD_HOOKS.items():
-            attr = key.split(".")[1]
-            _ORIGINALS[key] = model_cls.__dict__[attr]
-            setattr(model_cls, attr, functools.wraps(_ORIGINALS[key])(hook))
+            owner, attr = _method_owner(key), key.split(".")[1]
+            _ORIGINALS[key] = owner.__dict__[attr]
+            setattr(owner, attr, functools.wraps(_ORIGINALS[key])(hook))
         cfg = _cfg()
         _ORIGINALS["cfg.entrypoint"] = cfg.entrypoint
         cfg.entrypoint = functools.wraps(cfg.entrypoint)(_entrypoint)
@@ -774,12 +835,12 @@ def register() -> None:
 def unregister() -> None:
     """Restore Ultralytics' original functions."""
     with _LOCK:
-        tasks, model_cls = _tasks(), _model_class()
+        tasks = _tasks()
         for name, original in _ORIGINALS.items():
             if name == "cfg.entrypoint":
                 _cfg().entrypoint = original
             elif name in _METHOD_HOOKS:
-                setattr(model_cls, name.split(".")[1], original)
+                setattr(_method_owner(name), name.split(".")[1], original)
             else:
                 setattr(tasks, name, original)
         if _ORIGINALS:
