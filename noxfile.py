@@ -3,9 +3,10 @@
 - ``tests``: the current environment, as set up by ``python -m pip install -e ".[dev]"`` (newest Ultralytics 8.4.x).
 - ``tests_oldest``: a fresh virtualenv with Ultralytics 8.3.0 and the torch/numpy of its day (8.3.0 predates
   torch 2.6's ``weights_only=True`` default and numpy 2, so a newer torch/numpy breaks Ultralytics itself there).
-- ``tests_official``: Ultralytics 8.3.63, the release the official YOLOv12 code is a fork of, with the torch/numpy of
-  its day: ``tests/test_official.py`` only, whose seeded trainings of yolov12n and yolov12n-turbo on COCO8 with the
-  official defaults run on 8.3.63 alone, and the initial-weight fingerprints.
+- ``tests_official``: Ultralytics 8.3.63, the release the official YOLOv12 code is a fork of, with the image stack
+  the official training figures were produced with: ``tests/test_official.py`` only, whose seeded trainings of
+  yolov12n and yolov12n-turbo on COCO8 with the official defaults must give the official losses (8.3.63 alone), and
+  the initial-weight fingerprints.
 """
 
 import nox
@@ -14,8 +15,19 @@ nox.options.sessions = ["tests", "tests_oldest", "tests_official"]
 nox.options.reuse_existing_virtualenvs = True
 
 OLDEST = ["ultralytics==8.3.0", "torch==2.4.1", "torchvision==0.19.1", "numpy<2", "onnxslim==0.1.34"]
-# 8.3.63 predates torch 2.6 too (it cannot load .pt files with weights_only=True) and numpy 2 for its torch 2.4.1
-OFFICIAL = ["ultralytics==8.3.63", "torch==2.4.1", "torchvision==0.19.1", "numpy<2", "pytest>=7"]
+# The official losses need the environment they were produced in: torch >= 2.12 (its trunc_normal_ sampler draws the
+# official turbo weights), OpenCV 5.0.0 (other builds decode and resample the images differently; opencv-python-headless
+# comes with Albumentations and shares the cv2 package, so both are pinned) and Albumentations 2.0.8. The session only
+# trains from YAML, so 8.3.63's torch.load without weights_only=True is never reached.
+OFFICIAL = [
+    "ultralytics==8.3.63",
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "opencv-python==5.0.0.93",
+    "opencv-python-headless==5.0.0.93",
+    "albumentations==2.0.8",
+    "pytest>=7",
+]
 
 
 @nox.session(python=False)

@@ -3,21 +3,25 @@
 Fingerprint of a model = (float64 sum, float64 sum of squares) over ``model.parameters()`` of the model as Ultralytics'
 trainer builds it (``init_seeds(0, deterministic=True)`` -- what ``seed=0 deterministic=True`` runs -- then the model
 class at ``nc=80``), leaving out the detection head's box-branch biases: those are constants that Ultralytics sets
-(1.0 up to 8.3.x, 2.0 in 8.4.x; 3 x 64 of them at every scale), not draws. Calibration: for yolov12n-turbo this is the
-issue's official sum 9382.743057963635 and sum of squares 40116.612556477514 minus 192 x 1.0 and 192 x 1.0**2 (the
-official code is 8.3.63), bit for bit on Ultralytics 8.3.63 and 8.4.190 with torch 2.14.1.
+(1.0 up to 8.3.x, 2.0 in 8.4.x; 3 x 64 of them at every scale), not draws.
 
-The random stream depends on torch: ``nn.init.trunc_normal_`` (ABlock's init) draws differently in torch 2.4.1 than in
-torch 2.14.1 (a seeded 1000-element draw sums to 0.1976 and 0.5784), so the table has one column per draw family,
-recognised by that probe. Measured by building each of the 20 configs as ``seeded_model`` does: family "2.14" on
-Ultralytics 8.3.63 and 8.4.190, family "2.4" on 8.3.0 and 8.3.63, identical to the last digit across releases.
+Inside an ABlock every conv weight is redrawn from a truncated normal (std 0.02) in module order and every bias is
+zeroed, so the random stream depends on the sampler (``ultra_yolov12/nn/init.py``):
 
-Why the table equals the official code's: the official n fingerprints are reproduced -- turbo exactly (family 2.14),
-v1.0 to 2e-11 relative (family 2.4; the issue's official v1.0 figure was evidently taken with a torch of that family,
-while its turbo figure matches family 2.14 only). Inside an ABlock every conv weight is redrawn by ``trunc_normal_`` in
-module order and every bias is zeroed, so the stream only depends on how many numbers each construction draws and on
-the module order; both are the same for every scale and task (the same A2C2f/ABlock/AAttn code with other widths and
-repeats, the stock Ultralytics heads), so what makes n equal makes s-x, Seg and Cls equal.
+- v1.0 configs draw by inverse-CDF sampling on every torch, as the official v1.0 code does: the same fingerprint under
+  torch 2.4.1 and 2.14.1. The issue's official yolov12n figure is reproduced to 2e-11 relative (ulp-level differences
+  of ``erfinv``; the seeded losses below then agree to 1e-5).
+- turbo configs (detect, seg, cls) call ``nn.init.trunc_normal_``, as the official turbo code does, whose sampler
+  changed in torch 2.12 (rejection sampling). Hence one column per torch family, recognised by a probe. The issue's
+  official yolov12n-turbo figure equals family "2.14" bit for bit.
+
+Measured by building each of the 20 configs as ``seeded_model`` does, on Ultralytics 8.3.0, 8.3.63 and 8.4.190:
+identical to the last digit across releases for a given torch. What makes n equal makes s-x, seg and cls equal: the
+same A2C2f/ABlock/AAttn code with other widths and repeats, the stock Ultralytics heads.
+
+The official per-epoch losses (``test_official_training_matches_the_official_losses``, nox session
+``tests_official``) were produced with torch >= 2.12 and OpenCV 5.0.0: image decoding and resampling differ between
+OpenCV builds (4.x, 4.14, 5.0 and 5.1 give four different first batches; docs/pipeline.md has the table).
 """
 
 from __future__ import annotations
@@ -42,48 +46,45 @@ OFFICIAL = {  # the issue's figures of the official code (Ultralytics 8.3.63 for
     "yolov12n.yaml": (9338.493515728434, 40125.68720810667),
     "yolov12n-turbo.yaml": (9382.743057963635, 40116.612556477514),
 }
-# (sum, sum of squares) without the box biases, per trunc_normal_ draw family
-TABLE = {
+# (sum, sum of squares) without the box biases. v1.0: inverse-CDF draws, the same on every torch
+V10 = {
+    "yolov12n.yaml": (9146.493515926853, 39933.68720808778),
+    "yolov12s.yaml": (20007.703581778645, 53080.00839969961),
+    "yolov12m.yaml": (30301.87585332099, 66104.71942440205),
+    "yolov12l.yaml": (47847.73393695412, 86056.93287319114),
+    "yolov12x.yaml": (72597.72348010019, 117897.25551876807),
+}
+TURBO = {  # turbo configs: nn.init.trunc_normal_, per draw family
     "2.14": {
-        "yolov12n.yaml": (9128.77918896034, 39934.05273898572),
         "yolov12n-turbo.yaml": (9190.743057963635, 39924.612556477514),
         "yolov12n-seg-turbo.yaml": (9538.321352133818, 40449.59353660448),
         "yolov12n-cls-turbo.yaml": (8876.517948692468, 10056.896571141599),
-        "yolov12s.yaml": (19967.221710904418, 53078.72812845795),
         "yolov12s-turbo.yaml": (20046.88178075654, 53068.2158178215),
         "yolov12s-seg-turbo.yaml": (20510.516049445465, 53784.53896481289),
         "yolov12s-cls-turbo.yaml": (16469.90061049666, 18904.44970907979),
-        "yolov12m.yaml": (30244.21139027328, 66107.0983864977),
         "yolov12m-turbo.yaml": (30231.502300827535, 66087.01029731701),
         "yolov12m-seg-turbo.yaml": (31192.414029541513, 67442.97637254035),
         "yolov12m-cls-turbo.yaml": (22588.293454628594, 26386.651541264553),
-        "yolov12l.yaml": (47891.307445471415, 86057.38219865103),
         "yolov12l-turbo.yaml": (49109.4982581207, 87508.89342238866),
         "yolov12l-seg-turbo.yaml": (47928.3087938412, 86399.07509313426),
         "yolov12l-cls-turbo.yaml": (35708.78992261319, 40558.99011314174),
-        "yolov12x.yaml": (72672.48513850002, 117893.19541285027),
         "yolov12x-turbo.yaml": (74479.36996298157, 120255.86543891182),
         "yolov12x-seg-turbo.yaml": (72898.28694905365, 118230.95111066736),
         "yolov12x-cls-turbo.yaml": (52801.95637067729, 61858.67022826377),
     },
     "2.4": {
-        "yolov12n.yaml": (9146.493515926853, 39933.68720808778),
         "yolov12n-turbo.yaml": (9182.360101950257, 39924.96368367257),
         "yolov12n-seg-turbo.yaml": (9529.93839612044, 40449.94466379953),
         "yolov12n-cls-turbo.yaml": (8868.134992679088, 10057.247698336649),
-        "yolov12s.yaml": (20007.703581778645, 53080.00839969961),
         "yolov12s-turbo.yaml": (20029.892015908616, 53069.32627528042),
         "yolov12s-seg-turbo.yaml": (20493.52628459754, 53785.64942227182),
         "yolov12s-cls-turbo.yaml": (16452.910845648737, 18905.560166538715),
-        "yolov12m.yaml": (30301.87585332099, 66104.71942440205),
         "yolov12m-turbo.yaml": (30273.317638859644, 66087.56607586963),
         "yolov12m-seg-turbo.yaml": (31234.229367573622, 67443.53215109298),
         "yolov12m-cls-turbo.yaml": (22630.108792660707, 26387.207319817175),
-        "yolov12l.yaml": (47847.73393695412, 86056.93287319114),
         "yolov12l-turbo.yaml": (49109.773851312, 87510.96934854488),
         "yolov12l-seg-turbo.yaml": (47872.52283857321, 86398.57452866383),
         "yolov12l-cls-turbo.yaml": (35653.00396734521, 40558.4895486713),
-        "yolov12x.yaml": (72597.72348010019, 117897.25551876807),
         "yolov12x-turbo.yaml": (74637.32349267819, 120258.328962287),
         "yolov12x-seg-turbo.yaml": (72898.43117458101, 118233.63375315463),
         "yolov12x-cls-turbo.yaml": (52802.10059620467, 61861.352870751034),
@@ -113,22 +114,34 @@ def seeded_model(cfg: str) -> torch.nn.Module:
     return cls(cfg, nc=80, verbose=False)
 
 
+def expected_fingerprint(cfg: str) -> tuple[float, float]:
+    """The table's fingerprint of ``cfg`` for the installed torch (skips on a torch of an unmeasured draw family)."""
+    if cfg in V10:
+        return V10[cfg]
+    family = draw_family()
+    if family is None:
+        pytest.skip(f"torch {torch.__version__} draws trunc_normal_ unlike the measured families {list(PROBES)}")
+    return TURBO[family][cfg]
+
+
 def test_official_n_fingerprints_are_the_issues_figures():
-    """The table's n detection rows are the official figures less the 192 box biases of 1.0."""
+    """The table's n detection rows are the official figures less the 192 box biases of 1.0: turbo exactly (family
+    2.14), v1.0 to ulp-level differences of erfinv."""
+    expected = {
+        "yolov12n.yaml": (V10["yolov12n.yaml"], 1e-10),
+        "yolov12n-turbo.yaml": (TURBO["2.14"]["yolov12n-turbo.yaml"], 0),
+    }
     for cfg, (s, q) in OFFICIAL.items():
-        family = "2.14" if "turbo" in cfg else "2.4"
-        assert TABLE[family][cfg] == pytest.approx((s - OFFICIAL_BOX_BIASES, q - OFFICIAL_BOX_BIASES), rel=1e-10)
+        table, rel = expected[cfg]
+        assert table == pytest.approx((s - OFFICIAL_BOX_BIASES, q - OFFICIAL_BOX_BIASES), rel=rel, abs=0)
 
 
-CASES = [cfg for cfg in TABLE["2.14"] if cfg.startswith("yolov12n") or ALL_SCALES]
+CASES = [cfg for cfg in [*V10, *TURBO["2.14"]] if cfg.startswith("yolov12n") or ALL_SCALES]
 
 
 @pytest.mark.parametrize("cfg", CASES)
 def test_seeded_initial_weights_equal_the_table(cfg):
-    family = draw_family()
-    if family is None or cfg not in TABLE[family]:
-        pytest.skip(f"torch {torch.__version__} draws trunc_normal_ unlike the measured families {list(PROBES)}")
-    assert fingerprint(seeded_model(cfg)) == pytest.approx(TABLE[family][cfg], rel=1e-12, abs=0)
+    assert fingerprint(seeded_model(cfg)) == pytest.approx(expected_fingerprint(cfg), rel=1e-12, abs=0)
 
 
 # optimizer=SGD: "auto" picks AdamW for so short a run and then zeroes warmup_bias_lr itself (the notice reports
@@ -227,19 +240,25 @@ def train_official(cfg: str, coco8_yaml, tmp_path) -> tuple[tuple[float, float],
     return seen["fp"], losses
 
 
+OFFICIAL_STACK = {"torch draw family": "2.14", "OpenCV": "5.0.0"}  # where the official losses were produced
+
+
 @ON_8363
 @pytest.mark.slow
 @pytest.mark.parametrize("cfg", list(OFFICIAL_LOSSES))
-def test_official_training_starts_from_the_official_weights(cfg, coco8_yaml, tmp_path):
-    """The trainer's model (seeded as ``seed=0 deterministic=True`` does) has the table's initial weights."""
-    family = draw_family()
-    if family is None:
-        pytest.skip(f"torch {torch.__version__} draws trunc_normal_ unlike the measured families {list(PROBES)}")
+def test_official_training_matches_the_official_losses(cfg, coco8_yaml, tmp_path):
+    """Seeded training from the official initial weights gives the official per-epoch losses to 1e-4 relative.
+
+    Measured (nox -s tests_official): largest deviation 4.6e-5 (turbo epoch 3 box loss), epoch 1 exact for turbo.
+    """
+    import cv2
+
     fp, losses = train_official(cfg, coco8_yaml, tmp_path)
-    assert fp == pytest.approx(TABLE[family][cfg], rel=1e-12, abs=0)
-    assert len(losses) == 3 and all(math.isfinite(x) and x > 0 for row in losses for x in row)
-    # The issue's 1e-4 agreement is not reached here: epoch-1 losses (learning rate ~0, so the same weights on
-    # augmented images) already differ by up to 9e-3 relative with this session's image stack (OpenCV/torch builds;
-    # docs/pipeline.md has the measurements). Assert the agreement that holds, print the rest.
+    assert fp == pytest.approx(expected_fingerprint(cfg), rel=1e-12, abs=0)
     print(f"{cfg}: losses {losses}, official {OFFICIAL_LOSSES[cfg]}")
-    assert losses[0] == pytest.approx(OFFICIAL_LOSSES[cfg][0], rel=2e-2, abs=0)
+    stack = {"torch draw family": draw_family(), "OpenCV": cv2.__version__}
+    if stack != OFFICIAL_STACK:  # other OpenCV builds decode and resample the images differently
+        pytest.skip(f"the official losses were produced with {OFFICIAL_STACK}, this environment has {stack}")
+    assert len(losses) == len(OFFICIAL_LOSSES[cfg])
+    for epoch, (got, official) in enumerate(zip(losses, OFFICIAL_LOSSES[cfg]), 1):
+        assert got == pytest.approx(official, rel=1e-4, abs=0), f"epoch {epoch}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,6 +12,7 @@ from ultralytics.nn.modules.conv import Conv
 
 from .attention import AAttn
 from .backends import exporting
+from .init import init_ablock_conv
 
 __all__ = ["A2C2f", "A2C2fTurbo", "A2C2fUltralytics", "ABlock", "conv_silu_inplace"]
 
@@ -57,14 +60,7 @@ class ABlock(nn.Module):
         self.attn = AAttn(dim, num_heads=num_heads, area=area, layout=layout)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(Conv(dim, hidden, 1), Conv(hidden, dim, 1, act=False))
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, nn.Conv2d):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+        self.apply(partial(init_ablock_conv, layout=layout))  # the draws of the layout's code base (see .init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply attention and MLP, both residual; runs channels-last, returns the input's memory format."""
