@@ -5,7 +5,10 @@
 For each checkpoint: fp32 ONNX and OpenVINO exports at 640 (batch 1), then int8 from them, calibrated on the data's
 ``val`` images:
 - OpenVINO: ``YOLO(pt).export(format="openvino", int8=True, data=...)`` (NNCF) with the plugin's default (attention
-  ops at float precision) and with ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` (everything Ultralytics quantizes);
+  ops at float precision), with ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` (everything Ultralytics quantizes) and with
+  ``ULTRA_YOLOV12_INT8_RANGES=minmax`` (activation ranges: min/max over all calibration images, not NNCF's mean of
+  each image's min/max); a checkpoint without ``AAttn`` (e.g. yolo11n, for comparison) gets Ultralytics' own export
+  and the minmax one;
 - ONNX Runtime: ``ultra_yolov12.quantize.quantize_onnx`` with ``keep_attention=True`` and ``False``.
 Agreement: every int8 model predicts (``conf=0.001``) bus.jpg, zidane.jpg and the data's images; its fp32 twin's
 detections with score >= ``--ref-conf`` are the ground truth of a pycocotools mAP (``quantize.agreement``); matched
@@ -70,8 +73,8 @@ def matched(ref, cand, ref_conf):
     ious, dscore = np.array(ious), np.array(dscore or [np.nan])
     return {
         "boxes": len(ious),
-        "iou_median": float(np.median(ious)),
-        "iou_p5": float(np.percentile(ious, 5)),
+        "iou_median": float(np.nanmedian(ious)),  # nan: a zero-area reference box
+        "iou_p5": float(np.nanpercentile(ious, 5)),
         "matched_iou50": float((ious > 0.5).mean()),
         "score_diff_median": float(np.nanmedian(dscore)),
         "score_diff_max": float(np.nanmax(dscore)),
@@ -109,14 +112,15 @@ def latency(paths: dict[str, str], rounds: int) -> dict[str, float]:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def openvino_int8(pt: Path, data: str, attention: str) -> str:
+def openvino_int8(pt: Path, data: str, **env: str) -> str:
     from ultralytics import YOLO
 
-    os.environ[quantize.ATTENTION_ENV] = attention
+    os.environ.update(env)
     try:
         return YOLO(pt).export(format="openvino", int8=True, data=data, imgsz=IMGSZ, device="cpu")
     finally:
-        os.environ.pop(quantize.ATTENTION_ENV)
+        for k in env:
+            os.environ.pop(k)
 
 
 def family(name: str, src: Path, data: str, images: list[Path], work: Path, rounds: int, ref_conf: float) -> dict:
@@ -129,9 +133,19 @@ def family(name: str, src: Path, data: str, images: list[Path], work: Path, roun
     fp_onnx = YOLO(pt).export(format="onnx", imgsz=IMGSZ, device="cpu")
     fp_ov = YOLO(pt).export(format="openvino", imgsz=IMGSZ, device="cpu")
     variants = {}  # name -> (path, fp32 twin)
-    ov_int8 = openvino_int8(pt, data, "int8")
-    variants["openvino int8, attention int8"] = (str(shutil.move(ov_int8, d / "attention_int8_openvino_model")), fp_ov)
-    variants["openvino int8, attention fp (default)"] = (openvino_int8(pt, data, "fp"), fp_ov)
+
+    def ov_int8(label: str, folder: str | None = None, **env: str) -> None:
+        path = openvino_int8(pt, data, **env)  # each export writes the same folder: move the earlier ones away
+        variants[label] = (str(shutil.move(path, d / folder) if folder else path), fp_ov)
+
+    minmax = {quantize.RANGES_ENV: "minmax"}
+    if any(type(m).__name__ == "AAttn" for m in YOLO(pt).model.modules()):
+        ov_int8("openvino int8, attention int8", "attention_int8_openvino_model", **{quantize.ATTENTION_ENV: "int8"})
+        ov_int8("openvino int8, attention fp, minmax ranges", "minmax_openvino_model", **minmax)
+        ov_int8("openvino int8, attention fp (default)")
+    else:  # a stock model for comparison
+        ov_int8("openvino int8, minmax ranges", "minmax_openvino_model", **minmax)
+        ov_int8("openvino int8 (Ultralytics' own)")
     for keep in (False, True):
         out = d / f"model_int8_{'keep' if keep else 'all'}.onnx"
         label = f"onnxruntime int8, attention {'fp32 (default)' if keep else 'int8'}"

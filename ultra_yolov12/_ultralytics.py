@@ -54,7 +54,9 @@ originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' fi
    a model with this package's ``AAttn`` at int8, ``nncf.quantize`` is wrapped for the length of the call so that the
    attention ops (``quantize.openvino_attention_ops``) join the ignored scope Ultralytics passes (8.3.0 calls
    ``nncf.quantize`` in ``export_openvino``, 8.4.x in ``ultralytics.utils.export.openvino``; both look it up on the
-   ``nncf`` module at call time). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` quantizes the attention too.
+   ``nncf`` module at call time). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` quantizes the attention too;
+   ``ULTRA_YOLOV12_INT8_RANGES=minmax`` sets NNCF's activation ranges to min/max over all calibration images (for
+   any model, YOLOv12 or not).
 10. Channels-last YOLOv12 (``BaseModel.fuse``, hooks 1 and 3): a model with this package's attention layers is put
    in ``torch.channels_last`` memory format when it is built, when it is loaded and again after ``fuse()`` (8.3.x
    fuses into fresh contiguous convs). With channels-last conv weights, PyTorch's
@@ -632,23 +634,43 @@ def _merged_scope(nncf, scope, names: list[str]):
     )
 
 
+def _minmax_parameters(nncf, params):
+    """``params`` (or NNCF's defaults) with activation ranges taken as min/max over every calibration image."""
+    from copy import deepcopy
+
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    params = deepcopy(params) if params is not None else nncf.AdvancedQuantizationParameters()
+    params.activations_range_estimator_params = RangeEstimatorParametersSet.MINMAX
+    return params
+
+
 def _export_openvino_keeping_attention(exporter, original, *args, **kwargs):
     model = getattr(exporter, "model", None)
     ours = model is not None and any(isinstance(m, AAttn) for m in model.modules())
-    if not (ours and _int8_requested(exporter.args)) or quantize.attention_in_int8():
+    # min/max ranges are an explicit request, so they apply to any model (yolo11n too, to compare like with like)
+    keep_attention, minmax = ours and not quantize.attention_in_int8(), quantize.minmax_ranges()
+    if not (_int8_requested(exporter.args) and (keep_attention or minmax)):
         return original(exporter, *args, **kwargs)
     import nncf
     from ultralytics.utils import LOGGER
 
     nncf_quantize = nncf.quantize
 
-    def quantize_keeping_attention(model, *a, ignored_scope=None, **kw):
-        names = quantize.openvino_attention_ops(model)
-        LOGGER.info(f"ultra-yolov12: {len(names)} attention ops kept at float precision ({quantize.ATTENTION_ENV}=fp)")
-        return nncf_quantize(model, *a, ignored_scope=_merged_scope(nncf, ignored_scope, names), **kw)
+    def quantize_yolov12(model, *a, ignored_scope=None, advanced_parameters=None, **kw):
+        if keep_attention:
+            names = quantize.openvino_attention_ops(model)
+            LOGGER.info(f"ultra-yolov12: {len(names)} attention ops at float precision ({quantize.ATTENTION_ENV}=fp)")
+            ignored_scope = _merged_scope(nncf, ignored_scope, names)
+        if minmax:
+            LOGGER.info(f"ultra-yolov12: activation ranges are min/max over all images ({quantize.RANGES_ENV}=minmax)")
+            advanced_parameters = _minmax_parameters(nncf, advanced_parameters)
+        if advanced_parameters is not None:
+            kw["advanced_parameters"] = advanced_parameters
+        return nncf_quantize(model, *a, ignored_scope=ignored_scope, **kw)
 
     with _LOCK:
-        nncf.quantize = quantize_keeping_attention
+        nncf.quantize = quantize_yolov12
         try:
             return original(exporter, *args, **kwargs)
         finally:

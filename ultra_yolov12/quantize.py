@@ -7,6 +7,11 @@
 - OpenVINO: ``yolo export format=openvino int8=True data=...`` quantizes with NNCF; while that runs, the plugin adds
   the attention ops of every ``AAttn`` to NNCF's ignored scope (the hook lives in ``_ultralytics``; the op names come
   from :func:`openvino_attention_ops`). ``ULTRA_YOLOV12_INT8_ATTENTION=int8`` turns that off.
+  ``ULTRA_YOLOV12_INT8_RANGES=minmax`` makes NNCF take each activation's range as its min/max over all calibration
+  images (as ONNX Runtime does) instead of its default, the mean over images of each image's min/max: with a few
+  calibration images whose activations differ a lot, that mean clips the activations and lowers every score
+  (docs/export.md has the measurements, for yolo11n as well). Off by default (Ultralytics' own behaviour); when set it
+  applies to every model exported, YOLOv12 or not.
 
 What "attention" means here: the ops of ``AAttn.forward`` itself (reshapes, q·k product, softmax, product with v,
 the residual add of the position perceiver), not its ``qkv``/``proj``/``pe`` convolutions, which quantize like every
@@ -27,8 +32,10 @@ from .files import atomic_path
 
 __all__ = [
     "ATTENTION_ENV",
+    "RANGES_ENV",
     "agreement",
     "attention_in_int8",
+    "minmax_ranges",
     "calibration_batches",
     "onnx_excluded_nodes",
     "openvino_attention_ops",
@@ -36,6 +43,7 @@ __all__ = [
 ]
 
 ATTENTION_ENV = "ULTRA_YOLOV12_INT8_ATTENTION"
+RANGES_ENV = "ULTRA_YOLOV12_INT8_RANGES"
 # ONNX node names follow the module path: "/model.6/m.0/m.0.0/attn/MatMul"; ops of AAttn.forward have no deeper scope.
 _ONNX_ATTN = re.compile(r"/attn/[^/]+$")
 # OpenVINO friendly names after conversion from TorchScript: "__module.model.6.m.0.0.attn/aten::matmul/MatMul_1".
@@ -48,6 +56,14 @@ def attention_in_int8() -> bool:
     if value not in ("fp", "int8"):
         raise ValueError(f"{ATTENTION_ENV}={value!r}: use 'fp' (attention at float precision, the default) or 'int8'")
     return value == "int8"
+
+
+def minmax_ranges() -> bool:
+    """Whether ``ULTRA_YOLOV12_INT8_RANGES=minmax`` asks NNCF for min/max activation ranges over all images."""
+    value = os.environ.get(RANGES_ENV, "nncf").strip().lower()
+    if value not in ("nncf", "minmax"):
+        raise ValueError(f"{RANGES_ENV}={value!r}: use 'nncf' (NNCF's default ranges) or 'minmax'")
+    return value == "minmax"
 
 
 def _images(data: str | Path, split: str) -> list[Path]:
