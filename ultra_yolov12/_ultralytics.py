@@ -572,9 +572,9 @@ def _predict_once(self, *args, **kwargs):
 
     original = _ORIGINALS["BaseModel._predict_once"]
     if (
-        not (self.training and torch.is_grad_enabled())
+        _compiling()  # first: torch.compile traces Ultralytics' own forward, no thread-local reads
+        or not (self.training and torch.is_grad_enabled())
         or lean_training_on()
-        or _compiling()
         or os.environ.get("ULTRA_YOLOV12_LEAN_TRAINING", "1") == "0"
         or not any(isinstance(m, (ABlock, AAttn)) for m in self.modules())
     ):

@@ -707,7 +707,8 @@ def _earlier_rows(path: Path) -> dict | None:
         return None
     data = json.loads(path.read_text())
     date = data.get("machine", {}).get("date", "?")
-    return {"date": date, "rows": [{**r, "measured": r.get("measured", date)} for r in data.get("rows", [])]}
+    rows = [{"timer": "wall", **r, "measured": r.get("measured", date)} for r in data.get("rows", [])]
+    return {"date": date, "rows": rows}
 
 
 def _merged(rows: list[dict], earlier: dict | None) -> tuple[list[dict], str]:
@@ -717,7 +718,7 @@ def _merged(rows: list[dict], earlier: dict | None) -> tuple[list[dict], str]:
         return rows, ""
     new = {r["name"]: r for r in rows}
     shown = [new.pop(r["name"], r) for r in earlier["rows"]] + list(new.values())
-    kept = sorted({r["measured"] for r in shown if r.get("measured")})
+    kept = sorted({f"{r['measured']} (timer: {r['timer']})" for r in shown if r.get("measured")})
     note = f"Rows not re-measured in this run are kept from the report of {', '.join(kept)}." if kept else ""
     return shown, note
 
@@ -844,7 +845,7 @@ def run(
     say(f"scales {', '.join(scales)}, imgsz {imgsz}, {threads} threads; results go to {out} when all rows are done")
 
     def add(name, kind, unit, cmp, **extra):
-        rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, **extra})
+        rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, "timer": timer, **extra})
         b, p = _fmt(cmp["builtin"], unit), _fmt(cmp["plugin"], unit)
         say(f"{name}: built-in {b}, ultra-yolov12 {p}, ratio {cmp['ratio']:.3f}")
         if not quick:
