@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import pickle
 import subprocess
@@ -68,7 +69,7 @@ def run_both(cfg: str, monkeypatch) -> tuple[dict, dict, nn.Module, nn.Module]:
 def test_lean_training_is_bit_identical_and_keeps_less(cfg, monkeypatch):
     a, b, stock, lean = run_both(cfg, monkeypatch)
     assert a["lean_nodes"] == 0 and b["lean_nodes"] > 50  # the lean path is taken, for every Conv + SiLU
-    assert b["saved"] < 0.85 * a["saved"], (a["saved"], b["saved"])  # measured: 0.77x at yolov12n, 160 px
+    assert b["saved"] < 0.85 * a["saved"], (a["saved"], b["saved"])  # measured: 0.81x (yolov12n, batch 2, 160 px)
     assert torch.equal(a["loss"], b["loss"])
     for (name, p), q in zip(stock.named_parameters(), lean.parameters()):
         assert (p.grad is None and q.grad is None) or torch.equal(p.grad, q.grad), name  # DFL's conv has none
@@ -132,3 +133,15 @@ def test_training_leaves_nothing_on_the_modules_and_stock_ultralytics_loads_the_
                          cwd=tmp_path, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     assert "plugin imported: False" in out.stdout
+
+
+def test_benchmark_only_keeps_the_earlier_report_rows(tmp_path):
+    from ultra_yolov12.benchmark import _earlier_rows, _merged
+
+    old = [{"name": n, "kind": "info", "unit": "s", "cmp": {"ratio": 1.0}} for n in ("a", "b")]
+    (tmp_path / "results.json").write_text(json.dumps({"machine": {"date": "D0"}, "rows": old}))
+    new = [{"name": "b", "kind": "info", "unit": "s", "cmp": {"ratio": 0.5}, "timer": "cpu"}]
+    shown, note = _merged(new, _earlier_rows(tmp_path / "results.json"))
+    assert [(r["name"], r["cmp"]["ratio"], r.get("measured")) for r in shown] == [("a", 1.0, "D0"), ("b", 0.5, None)]
+    assert note == "Rows not re-measured in this run are kept from the report of D0 (timer: wall)."
+    assert _merged(new, _earlier_rows(tmp_path / "missing.json")) == (new, "")
