@@ -3,6 +3,7 @@
     python benchmarks/run.py            # scales n and s: CPU latency, training step, ONNX Runtime, GPU if present
     python benchmarks/run.py --quick    # scale n, fewer repetitions
     OMP_WAIT_POLICY=PASSIVE python benchmarks/run.py --timer cpu   # on a machine shared with other jobs
+    python benchmarks/run.py --only train   # re-measure the training rows, keep the others of the last report
 
 The suite itself is ``ultra_yolov12.benchmark.run`` (also ``ultra-yolov12 benchmark``); its docstring gives the
 method of every row. This script only points its output at ``docs/benchmarks/``.
@@ -34,6 +35,9 @@ def main() -> None:
         "--mode", choices=("subprocess", "inprocess"), default="subprocess", help="fresh processes per side"
     )
     ap.add_argument("--compile", action="store_true", help="add the torch.compile row (minutes of compiling)")
+    ap.add_argument(
+        "--only", default=None, help="row groups to run, e.g. train (updates the earlier report's other rows as kept)"
+    )
     ap.add_argument("--imgsz", type=int, default=640, help="input size (the targets are defined at 640)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks", help="output directory")
     a = ap.parse_args()
@@ -48,6 +52,7 @@ def main() -> None:
         imgsz=a.imgsz,
         mode=a.mode,
         compile=a.compile,
+        only=a.only,
     )
 
 

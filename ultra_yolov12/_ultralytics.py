@@ -2,7 +2,8 @@
 
 Supported releases: ``SUPPORTED`` below (8.3.0, the first with C3k2, up to the newest 8.4.x); :func:`register` raises
 :class:`UnsupportedUltralyticsError` outside it. :func:`register` replaces three functions in ``ultralytics.nn.tasks``,
-``ultralytics.engine.model.Model._load`` and ``ultralytics.nn.tasks.BaseModel.fuse``, once, under a lock, keeping the
+``ultralytics.engine.model.Model._load``, ``ultralytics.nn.tasks.BaseModel.fuse`` and ``._predict_once`` and
+``ultralytics.nn.modules.conv.Conv.forward``, once, under a lock, keeping the
 originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' files are never edited.
 
 1. ``parse_model``. A model dict that opts in (top-level ``plugin: ultra_yolov12``, as every shipped config does, a
@@ -67,6 +68,13 @@ originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' fi
 11. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 12. Release features read from Ultralytics' default config: :func:`has_compile_arg` (``compile=``, 8.4.x, not 8.3.0).
+13. Lean Conv training (``BaseModel._predict_once``, ``ultralytics.nn.modules.conv.Conv.forward``): while a model with
+   this package's attention layers runs a float32 CPU training forward, its ``Conv`` blocks (Conv2d + BatchNorm2d +
+   SiLU; ``DWConv`` too) keep only the conv output for backward, not also the BatchNorm output
+   (``nn.lean.BatchNormSiLU``): one activation map fewer per block, same outputs, bit-identical gradients, BatchNorm
+   statistics updated once as stock. Other models, modes and devices (and autocast, tracing, export, torch.compile)
+   run the original forward. A thread-local flag set around the forward selects it: nothing is stored on modules,
+   so checkpoints are unchanged. ``ULTRA_YOLOV12_LEAN_TRAINING=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -122,6 +130,8 @@ from torch import nn  # noqa: E402
 
 from . import checkpoints, configs, quantize, weights  # noqa: E402
 from .nn import A2C2f, A2C2fTurbo, A2C2fUltralytics, AAttn, ABlock, LayoutError  # noqa: E402
+from .nn.backends import _compiling  # noqa: E402
+from .nn.lean import lean_applies, lean_conv_forward  # noqa: E402
 
 MODULES = {
     "A2C2f": A2C2f,
@@ -547,6 +557,43 @@ def _fuse(self, *args, **kwargs):
     return model
 
 
+# --- 13. lean Conv training -----------------------------------------------------------------------------------------
+
+_LEAN = threading.local()  # set while a YOLOv12 training forward runs in this thread
+
+
+def lean_training_on() -> bool:
+    """Whether ``Conv`` blocks called now in this thread take the lean path (when :func:`nn.lean.lean_applies`)."""
+    return getattr(_LEAN, "on", False)
+
+
+def _predict_once(self, *args, **kwargs):
+    import os
+
+    import torch
+
+    original = _ORIGINALS["BaseModel._predict_once"]
+    if (
+        _compiling()  # first: torch.compile traces Ultralytics' own forward, no thread-local reads
+        or not (self.training and torch.is_grad_enabled())
+        or lean_training_on()
+        or os.environ.get("ULTRA_YOLOV12_LEAN_TRAINING", "1") == "0"
+        or not any(isinstance(m, (ABlock, AAttn)) for m in self.modules())
+    ):
+        return original(self, *args, **kwargs)
+    _LEAN.on = True
+    try:
+        return original(self, *args, **kwargs)
+    finally:
+        _LEAN.on = False
+
+
+def _conv_forward(self, x):
+    if not _compiling() and lean_training_on() and lean_applies(self, x):
+        return lean_conv_forward(self, x)
+    return _ORIGINALS["Conv.forward"](self, x)
+
+
 def load_checkpoint_file(weight) -> tuple[dict, str]:
     """Load a checkpoint dict through Ultralytics' ``torch_safe_load`` (with this plugin's hooks when registered)."""
     return _tasks().torch_safe_load(weight)
@@ -776,8 +823,14 @@ def _tasks() -> types.ModuleType:
 
 
 _HOOKS = {"parse_model": _parse_model, "check_yaml": _check_yaml, "torch_safe_load": _torch_safe_load}
-# methods, keyed "<class>.<name>": Model of ultralytics.engine.model, BaseModel of ultralytics.nn.tasks
-_METHOD_HOOKS = {"Model._load": _model_load, "BaseModel.fuse": _fuse}
+# methods, keyed "<class>.<name>": Model of ultralytics.engine.model, BaseModel of ultralytics.nn.tasks, Conv of
+# ultralytics.nn.modules.conv
+_METHOD_HOOKS = {
+    "Model._load": _model_load,
+    "BaseModel.fuse": _fuse,
+    "BaseModel._predict_once": _predict_once,
+    "Conv.forward": _conv_forward,
+}
 
 
 # --- 8. the yolo command ---------------------------------------------------------------------------------------------
@@ -824,6 +877,10 @@ def _method_owner(key: str) -> type:
     """The class a ``_METHOD_HOOKS`` key names."""
     if key.startswith("BaseModel."):
         return _tasks().BaseModel
+    if key.startswith("Conv."):
+        from ultralytics.nn.modules.conv import Conv
+
+        return Conv
     from ultralytics.engine.model import Model
 
     return Model

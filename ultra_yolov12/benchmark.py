@@ -72,6 +72,7 @@ TARGETS = {  # row kind -> (largest plugin/built-in ratio that meets the target,
     "gpu_train_mem_x": (0.70, "<= 0.7 (x, batch 16)"),
 }
 TIMERS = {"wall": time.perf_counter, "cpu": time.process_time}
+GROUPS = ("inference", "predict", "train", "onnx", "compile", "gpu")  # row groups that ``only=`` selects
 
 
 def _log(msg: str) -> None:
@@ -627,21 +628,23 @@ def separate_rows(
     add,
     notes: list,
     compiled: bool = False,
+    groups: tuple[str, ...] = GROUPS,
 ) -> None:
-    """The rows of :func:`run` in separate-process mode, each reported through ``add(name, kind, unit, cmp, ...)``."""
+    """The rows of :func:`run` in separate-process mode, each reported through ``add(name, kind, unit, cmp, ...)``;
+    ``groups`` (see ``GROUPS``) limits the inference and ``predict()`` rows, the flags the others."""
     procs = Processes()
     rounds = 2 if quick else 5
     base = {"threads": threads, "timer": timer, "imgsz": imgsz, "device": "cpu"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        source = str(image_folder(tmp / "images"))
+        source = str(image_folder(tmp / "images")) if {"predict", "compile"} & set(groups) else ""
         pairs = {s: save_pair(s, tmp / "weights") for s in scales}
 
         def row(kind: str, scale: str, **kw) -> dict:
             spec = {**base, "kind": kind, **kw}
             return alternated(procs, {s: {**spec, "side": s, "model": pairs[scale][s]} for s in SIDES}, rounds)
 
-        for scale in scales:
+        for scale in scales if "inference" in groups else ():
             for batch, (warmup, reps) in ((1, (2, 5)), (8, (1, 2))):
                 r = row("eager", scale, batch=batch, warmup=warmup, reps=reps)
                 add(
@@ -651,7 +654,7 @@ def separate_rows(
                     r["time"],
                     max_rel_diff=r["max_rel_diff"],
                 )
-        for scale in scales:
+        for scale in scales if "predict" in groups else ():
             r = row("predict", scale, warmup=1, reps=1, source=source)
             n_img = len(list(Path(source).iterdir()))
             add(f"predict() {scale}, {n_img} real images", "predict", "s", r["time"], max_rel_diff=r["max_rel_diff"])
@@ -696,6 +699,28 @@ def separate_rows(
 
 
 # --- report ---------------------------------------------------------------------------------------------------------
+
+
+def _earlier_rows(path: Path) -> dict | None:
+    """The rows and date of an earlier report's JSON file, or None if there is none."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    date = data.get("machine", {}).get("date", "?")
+    rows = [{"timer": "wall", **r, "measured": r.get("measured", date)} for r in data.get("rows", [])]
+    return {"date": date, "rows": rows}
+
+
+def _merged(rows: list[dict], earlier: dict | None) -> tuple[list[dict], str]:
+    """``rows`` put into an earlier report's (same names replaced in place, new ones appended) and a note naming the
+    rows kept from it; ``rows`` and no note without an earlier report."""
+    if not earlier:
+        return rows, ""
+    new = {r["name"]: r for r in rows}
+    shown = [new.pop(r["name"], r) for r in earlier["rows"]] + list(new.values())
+    kept = sorted({f"{r['measured']} (timer: {r['timer']})" for r in shown if r.get("measured")})
+    note = f"Rows not re-measured in this run are kept from the report of {', '.join(kept)}." if kept else ""
+    return shown, note
 
 
 def _fmt(v: float, unit: str) -> str:
@@ -759,6 +784,7 @@ def run(
     verbose: bool = True,
     mode: str = "subprocess",
     compile: bool = False,
+    only: str | list[str] | None = None,
 ) -> dict:
     """Run the side-by-side suite, print a markdown table and write it with a PNG chart and a JSON file.
 
@@ -776,6 +802,10 @@ def run(
             run one model per process) or ``"inprocess"`` (both sides in this process, interleaved call by call).
         compile (bool): Add the torch.compile row (separate-process mode, scale n; each process compiles both
             sides' models anew, which takes minutes per process on 2 cores, so it is off by default).
+        only (str | list[str] | None): Run only these row groups, e.g. ``"train"`` (from ``GROUPS``: inference,
+            predict, train, onnx, compile, gpu; ``train``/``onnx``/``compile`` still need their flags). The report
+            then updates an earlier one in ``out``: re-measured rows replace theirs, the other rows are kept and a
+            note names the run they come from.
 
     Returns:
         (dict): ``machine`` (see :func:`machine_info`), ``rows`` (name, kind, unit, medians, ratio, spread), ``files``.
@@ -792,6 +822,12 @@ def run(
         raise ValueError(f"unknown scale(s) {bad}; choose from n, s, m, l, x")
     if imgsz < 32 or imgsz % 32:
         raise ValueError(f"imgsz must be a positive multiple of 32 (area attention cuts P4 into 4 strips), got {imgsz}")
+    if isinstance(only, str):
+        only = [g.strip() for g in only.replace(",", " ").split()]
+    groups = tuple(only or GROUPS)
+    if set(groups) - set(GROUPS):
+        raise ValueError(f"unknown row group(s) {sorted(set(groups) - set(GROUPS))}; choose from {', '.join(GROUPS)}")
+    train, onnx, compile = train and "train" in groups, onnx and "onnx" in groups, compile and "compile" in groups
     threads = int(threads or os.cpu_count() or 1)
     if out is None:
         from ultralytics.utils import SETTINGS
@@ -804,10 +840,12 @@ def run(
     info = machine_info(threads)
     t0 = time.time()
     rows = []
+    stem = "results-quick" if quick else "results"
+    earlier = _earlier_rows(out / f"{stem}.json") if only else None
     say(f"scales {', '.join(scales)}, imgsz {imgsz}, {threads} threads; results go to {out} when all rows are done")
 
     def add(name, kind, unit, cmp, **extra):
-        rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, **extra})
+        rows.append({"name": name, "kind": kind, "unit": unit, "cmp": cmp, "timer": timer, **extra})
         b, p = _fmt(cmp["builtin"], unit), _fmt(cmp["plugin"], unit)
         say(f"{name}: built-in {b}, ultra-yolov12 {p}, ratio {cmp['ratio']:.3f}")
         if not quick:
@@ -824,20 +862,24 @@ def run(
         )
         given = {"quick": quick, "scales": ",".join(scales), "timer": timer, "imgsz": imgsz, "mode": mode}
         given["compile"] = compile
+        given["only"] = ",".join(groups) if only else None
         defaults = {"quick": False, "scales": "n,s", "timer": "wall", "imgsz": IMGSZ, "mode": "subprocess"}
         defaults["compile"] = False
+        defaults["only"] = None
         cmd = " ".join(["ultra-yolov12 benchmark"] + [f"{k}={v}" for k, v in given.items() if v != defaults[k]])
         lines = [f"# {title}", "", f"Produced by `{cmd}` (or `python benchmarks/run.py`) in {minutes:.1f} min; input "]
         lines[-1] += f"{imgsz}x{imgsz}; timer: "
         lines[-1] += (
             "wall clock." if timer == "wall" else "process CPU time (not a latency; steadier on a shared machine)."
         )
-        lines += [""] + machine_lines(info) + [f"- {n}" for n in notes] + [""] + _table(rows) + [""]
-        diffs = [f"{r['name']} {r['max_rel_diff']:.1e}" for r in rows if "max_rel_diff" in r]
+        shown, kept_note = _merged(rows, earlier)
+        kept = [f"- {kept_note}"] if kept_note else []
+        lines += [""] + machine_lines(info) + [f"- {n}" for n in notes] + kept + [""] + _table(shown) + [""]
+        diffs = [f"{r['name']} {r['max_rel_diff']:.1e}" for r in shown if "max_rel_diff" in r]
         lines += [
             "Same weights, same outputs: max |ultra-yolov12 - built-in| / max |built-in|: " + "; ".join(diffs) + "."
         ]
-        for r in rows:
+        for r in shown:
             if r.get("yolo11n"):
                 y11, c = r["yolo11n"], r["cmp"]
                 lines += [
@@ -845,7 +887,7 @@ def run(
                     f"Reference: yolo11n in ONNX Runtime, batch 1: {y11 * 1e3:.1f} ms (built-in yolo12n "
                     f"{c['builtin'] / y11:.2f}x, ultra-yolov12 yolov12n {c['plugin'] / y11:.2f}x of it).",
                 ]
-        missed = [r["name"] for r in rows if r["kind"] in TARGETS and r["cmp"]["ratio"] > TARGETS[r["kind"]][0]]
+        missed = [r["name"] for r in shown if r["kind"] in TARGETS and r["cmp"]["ratio"] > TARGETS[r["kind"]][0]]
         if not done:
             lines[2:2] = ["", f"**Partial report: {len(rows)} rows so far; the run is still going or was stopped.**"]
         lines += ["", f"Targets missed: {', '.join(missed) if missed else 'none'}.", ""]
@@ -854,21 +896,20 @@ def run(
             "run beside it) show the noise. Method: the docstring of `ultra_yolov12/benchmark.py`.",
             "",
         ]
-        stem = "results-quick" if quick else "results"
         text = "\n".join(lines)
         if verbose and done:
             print("\n" + text, flush=True)
         files = [out / f"{stem}.md", out / f"{stem}.json", out / f"{stem}.png"]
         write_atomic(files[0], text)
-        write_atomic(files[1], json.dumps({"machine": info, "rows": rows}, indent=1, default=str))
-        _chart(rows, files[2], chart_title)
+        write_atomic(files[1], json.dumps({"machine": info, "rows": shown}, indent=1, default=str))
+        _chart(shown, files[2], chart_title)
         return files
 
     notes = []
     if mode == "subprocess":
-        separate_rows(scales, quick, threads, timer, train, onnx, imgsz, add, notes, compile)
+        separate_rows(scales, quick, threads, timer, train, onnx, imgsz, add, notes, compile, groups)
     else:
-        for scale in scales:
+        for scale in scales if "inference" in groups else ():
             for batch, reps in ((1, 10 if quick else 30), (8, 3 if quick else 7)):
                 r = cpu_inference(scale, batch, reps, clock, imgsz)
                 add(f"CPU inference {scale} batch {batch}", f"cpu_b{batch}", "ms", r, max_rel_diff=r["max_rel_diff"])
@@ -896,7 +937,7 @@ def run(
                         max_rel_diff=r["max_rel_diff"],
                         yolo11n=r.get("yolo11n"),
                     )
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and "gpu" in groups:
         notes.append(f"GPU: {torch.cuda.get_device_name(0)}")
         for scale in scales:
             for batch in (1, 8):
@@ -908,7 +949,7 @@ def run(
             r = training_memory(scale, 16, 1, threads, device="cuda", imgsz=imgsz)
             kind = "gpu_train_mem_x" if scale == "x" else "info"
             add(f"GPU AMP training step {scale} batch 16: peak memory", kind, "MB", r["memory"])
-    else:
+    elif "gpu" in groups:
         notes.append("GPU rows skipped: no CUDA device")
 
     files = report(True)
