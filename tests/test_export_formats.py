@@ -6,8 +6,8 @@ What is compared:
   shapes (strips that cut rows in the middle included): relative error <= 1e-5.
 - The ONNX graph of a traced AAttn: every tensor 4-D or less (shape inference), only MatMul/Softmax/Conv, reshapes,
   transposes, slices and elementwise ops, one Softmax for all heads and areas; ONNX Runtime gives the same output.
-- NCNN, MNN, TensorFlow SavedModel and GraphDef, LiteRT, PaddlePaddle and ExecuTorch (all fp32 by default as
-  Ultralytics exports and runs them; MNN's ``precision=low`` stays within the same bounds here): a yolov12n trained on
+- NCNN, MNN, TensorFlow SavedModel and GraphDef, LiteRT, PaddlePaddle and ExecuTorch (fp32 as Ultralytics exports
+  and runs them, except MNN's ``precision=low``, which stays within the same bounds here): a yolov12n trained on
   the bus frames is exported with stock Ultralytics and loaded back with ``YOLO(exported)``; its detections on
   ``bus.jpg`` and ``zidane.jpg`` must be PyTorch's (one-to-one: class, box corners within 1 px, scores within 1e-3).
   The runtimes come with ``[dev]`` (``[export-runtimes]`` and, 8.4.x only, ``[export-newest]``); on Ultralytics 8.3.0
