@@ -519,11 +519,11 @@ CI_NOTE = [  # docs/export.md's CI section: tests/test_export_formats.py, measur
     "",
     "| format | Ultralytics 8.4.190 (`tests`) | Ultralytics 8.3.0 (`tests_oldest`) |",
     "|---|---|---|",
-    "| NCNN | passes, 28 s | passes |",
+    "| NCNN | passes, 28 s | passes, 4 s |",
     "| MNN | passes, 40 s | no such format in 8.3.0 |",
     (
         "| TensorFlow SavedModel | passes, 59 s | skips: 8.3.0's exporter pip-installs onnx2tf<=1.22.3 and "
-        "tflite_support, which conflict with 8.4.x's onnx2tf>=1.26.3,<1.29 |"
+        "tflite_support at export time (8.4.x's onnx2tf>=1.26.3,<1.29 is outside that range) |"
     ),
     "| TensorFlow GraphDef | passes, 25 s | skips: the same exporter |",
     "| LiteRT | passes, 20 s | no such format in 8.3.0 (its `tflite` is the TensorFlow exporter above) |",
@@ -536,7 +536,8 @@ CI_NOTE = [  # docs/export.md's CI section: tests/test_export_formats.py, measur
     (
         "Times: the test call (export + two predictions) on the 2-core CI box under load, Python 3.11, torch "
         "2.14.1, from one `python -m pytest tests/test_export_formats.py --durations=0` run (40 passed in 475"
-        " s, of which 244 s train the shared bus detector, a cost the whole suite pays once). Runtimes: "
+        " s, of which 244 s train the shared bus detector, a cost the whole suite pays once; 8.3.0: torch 2.4.1, "
+        "numpy 1.26.4, 1 passed and 6 skipped in 72 s). Runtimes: "
         "tensorflow 2.19.0, onnx2tf 1.28.8, ai-edge-litert 2.3.0, litert-torch 0.10.0, paddlepaddle 3.2.2, "
         "x2paddle 1.6.0, executorch 1.5.1 (`[export-newest]`; pins and reasons in pyproject.toml); they move "
         "numpy to 2.1.3, protobuf to 5.29.6 and onnx to 1.21.0. `[export-newest]` stays out of tests_oldest "

@@ -138,7 +138,7 @@ def skip_unless_runnable(fmt: str) -> None:
     if fmt in {"saved_model", "pb"} and not NEWEST:
         pytest.skip(
             f"Ultralytics {ULTRALYTICS_VERSION}'s TensorFlow exporter pip-installs onnx2tf>1.17.5,<=1.22.3 and "
-            "tflite_support, which conflict with 8.4.x's onnx2tf>=1.26.3,<1.29 pinned in [export-newest]"
+            "tflite_support at export time (8.4.x's onnx2tf>=1.26.3,<1.29 of [export-newest] is outside that range)"
         )
     if fmt == "paddle" and not NEWEST:
         pytest.skip(
