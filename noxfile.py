@@ -3,6 +3,8 @@
 - ``tests``: the current environment, as set up by ``python -m pip install -e ".[dev]"`` (newest Ultralytics 8.4.x).
 - ``tests_oldest``: a fresh virtualenv with Ultralytics 8.3.0 and the torch/numpy of its day (8.3.0 predates
   torch 2.6's ``weights_only=True`` default and numpy 2, so a newer torch/numpy breaks Ultralytics itself there).
+  It installs ``[test]``, i.e. ``[dev]`` without ``[export-newest]``: ExecuTorch needs numpy 2, and the TensorFlow,
+  LiteRT, PaddlePaddle and ExecuTorch parity tests skip on 8.3.0 with their reasons (tests/test_export_formats.py).
 - ``tests_official``: Ultralytics 8.3.63, the release the official YOLOv12 code is a fork of, with the image stack
   the official training figures were produced with: ``tests/test_official.py`` only, whose seeded trainings of
   yolov12n and yolov12n-turbo on COCO8 with the official defaults must give the official losses (8.3.63 alone), and
@@ -40,7 +42,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def tests_oldest(session: nox.Session) -> None:
     """Run the suite against Ultralytics 8.3.0."""
-    session.install(".[dev]", *OLDEST)  # a regular (non-editable) install: also proves the wheel carries cfg/ and .pth
+    session.install(".[test]", *OLDEST)  # a regular (non-editable) install: also proves the wheel carries cfg/ and .pth
     session.run("python", "-c", "import ultralytics; print('ultralytics', ultralytics.__version__)")
     session.run("pytest", *session.posargs)  # the script, not `python -m`: the installed package, not ./ultra_yolov12
 

@@ -507,6 +507,51 @@ def _cell(r: dict | None, base: dict | None) -> tuple[str, str, str, str]:
     return "yes", runs, parity, lat
 
 
+CI_NOTE = [  # docs/export.md's CI section: tests/test_export_formats.py, measured by hand (not by this script)
+    "## What CI runs",
+    "",
+    (
+        "`tests/test_export_formats.py::test_export_format_predicts_like_pytorch` exports a yolov12n trained "
+        "on the bus frames (tests/taskdata.py, 2 classes, 64 px) with stock Ultralytics, loads it with "
+        "`YOLO(exported)` and requires PyTorch's detections on bus.jpg and zidane.jpg (one to one: class, "
+        "corners within 1 px, scores within 1e-3; fp32 in every format but MNN, which Ultralytics runs with "
+        "`precision=low` and which passes the same bounds). "
+        "`.ci/run` installs `[dev]`, which holds every runtime; nox runs the file on two releases:"
+    ),
+    "",
+    "| format | Ultralytics 8.4.190 (`tests`) | Ultralytics 8.3.0 (`tests_oldest`) |",
+    "|---|---|---|",
+    "| NCNN | passes, 28 s | passes, 4 s |",
+    "| MNN | passes, 40 s | no such format in 8.3.0 |",
+    (
+        "| TensorFlow SavedModel | passes, 59 s | skips: 8.3.0's exporter pip-installs onnx2tf<=1.22.3 and "
+        "tflite_support at export time (8.4.x's onnx2tf>=1.26.3,<1.29 is outside that range) |"
+    ),
+    "| TensorFlow GraphDef | passes, 25 s | skips: the same exporter |",
+    "| LiteRT | passes, 20 s | no such format in 8.3.0 (its `tflite` is the TensorFlow exporter above) |",
+    (
+        "| PaddlePaddle | passes, 11 s | skips: 8.3.0 loads a `*.pdmodel`, which PaddlePaddle 3.x no longer "
+        "writes (measured: export ok, `YOLO(exported)` raises StopIteration) |"
+    ),
+    "| ExecuTorch | passes, 37 s | no such format in 8.3.0 |",
+    "",
+    (
+        "Times: the test call (export + two predictions) on the 2-core CI box under load, Python 3.11, torch "
+        "2.14.1, from one `python -m pytest tests/test_export_formats.py --durations=0` run (40 passed in 475"
+        " s, of which 244 s train the shared bus detector, a cost the whole suite pays once; 8.3.0: torch 2.4.1, "
+        "numpy 1.26.4, 1 passed and 6 skipped in 72 s). Runtimes: "
+        "tensorflow 2.19.0, onnx2tf 1.28.8, ai-edge-litert 2.3.0, litert-torch 0.10.0, paddlepaddle 3.2.2, "
+        "x2paddle 1.6.0, executorch 1.5.1 (`[export-newest]`; pins and reasons in pyproject.toml); they move "
+        "numpy to 2.1.3, protobuf to 5.29.6 and onnx to 1.21.0. `[export-newest]` stays out of tests_oldest "
+        "(it installs `[test]`): executorch needs numpy 2, which 8.3.0's torch 2.4.1 does not take. "
+        "ExecuTorch and LiteRT export a YOLOv12 model with contiguous weights (the plugin's `on_export_start`"
+        " callback): from the channels-last weights the plugin otherwise uses, ExecuTorch's XNNPACK pass "
+        "stops and LiteRT's boxes come out wrong; the tables above predate channels-last."
+    ),
+    "",
+]
+
+
 def render(_: dict) -> None:
     data = json.loads(RESULTS.read_text())
     for part in sorted(RESULTS.parent.glob("export_formats?*.json")):  # later partial runs replace their cells
@@ -548,6 +593,7 @@ def render(_: dict) -> None:
         "arithmetic where the CPU has it), so the same holds there.",
         "",
     ]
+    lines += CI_NOTE
     for model in MODELS:
         if not any(k[0] == model for k in recs):
             continue

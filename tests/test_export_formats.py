@@ -6,9 +6,12 @@ What is compared:
   shapes (strips that cut rows in the middle included): relative error <= 1e-5.
 - The ONNX graph of a traced AAttn: every tensor 4-D or less (shape inference), only MatMul/Softmax/Conv, reshapes,
   transposes, slices and elementwise ops, one Softmax for all heads and areas; ONNX Runtime gives the same output.
-- NCNN and MNN (and TensorFlow SavedModel and LiteRT where their packages are installed): a yolov12n trained on
+- NCNN, MNN, TensorFlow SavedModel and GraphDef, LiteRT, PaddlePaddle and ExecuTorch (fp32 as Ultralytics exports
+  and runs them, except MNN's ``precision=low``, which stays within the same bounds here): a yolov12n trained on
   the bus frames is exported with stock Ultralytics and loaded back with ``YOLO(exported)``; its detections on
   ``bus.jpg`` and ``zidane.jpg`` must be PyTorch's (one-to-one: class, box corners within 1 px, scores within 1e-3).
+  The runtimes come with ``[dev]`` (``[export-runtimes]`` and, 8.4.x only, ``[export-newest]``); on Ultralytics 8.3.0
+  the formats it lacks or cannot run skip with the reason.
 """
 
 from __future__ import annotations
@@ -116,11 +119,15 @@ def available(fmt: str) -> bool:
     return fmt in args
 
 
+TF = ("tensorflow", "onnx2tf", "tf_keras", "sng4onnx", "onnx_graphsurgeon", "ai_edge_litert")
 RUNTIMES = {  # format: Python modules its export and YOLO(exported) need
     "ncnn": ("ncnn", "pnnx"),
     "mnn": ("MNN",),
-    "saved_model": ("tensorflow", "onnx2tf", "tf_keras", "sng4onnx", "onnx_graphsurgeon"),
+    "saved_model": TF,
+    "pb": TF,  # exported through the SavedModel (onnx2tf), then frozen
     "litert": ("litert_torch", "ai_edge_litert"),
+    "paddle": ("paddle", "x2paddle"),
+    "executorch": ("executorch",),
 }
 NEWEST = tuple(int(p) for p in ULTRALYTICS_VERSION.split(".")[:2]) >= (8, 4)
 
@@ -128,14 +135,19 @@ NEWEST = tuple(int(p) for p in ULTRALYTICS_VERSION.split(".")[:2]) >= (8, 4)
 def skip_unless_runnable(fmt: str) -> None:
     if not available(fmt):
         pytest.skip(f"Ultralytics {ULTRALYTICS_VERSION} has no '{fmt}' export format")
-    if fmt == "saved_model" and not NEWEST:
+    if fmt in {"saved_model", "pb"} and not NEWEST:
         pytest.skip(
-            f"Ultralytics {ULTRALYTICS_VERSION} wants onnx2tf<=1.22.3 and tflite_support, which conflict with 8.4.x's "
-            "onnx2tf>=1.26.3 pinned in [export-all] (it would try to pip-install them)"
+            f"Ultralytics {ULTRALYTICS_VERSION}'s TensorFlow exporter pip-installs onnx2tf>1.17.5,<=1.22.3 and "
+            "tflite_support at export time (8.4.x's onnx2tf>=1.26.3,<1.29 of [export-newest] is outside that range)"
+        )
+    if fmt == "paddle" and not NEWEST:
+        pytest.skip(
+            f"Ultralytics {ULTRALYTICS_VERSION} loads a *.pdmodel, which PaddlePaddle 3.x (>=3.0,<3.3 as 8.4.x pins it "
+            "in [export-newest]) no longer writes: its x2paddle export holds inference_model/model.json"
         )
     missing = [m for m in RUNTIMES[fmt] if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.skip(f"'{fmt}' needs {', '.join(missing)} (pip install -e '.[export-all]')")
+        pytest.skip(f"'{fmt}' needs {', '.join(missing)} (pip install -e '.[dev]' installs them)")
 
 
 def prepare_workdir(fmt: str, workdir: Path, images: list[Path]) -> None:
@@ -146,7 +158,7 @@ def prepare_workdir(fmt: str, workdir: Path, images: list[Path]) -> None:
     - ncnn on Ultralytics 8.3.x: the exporter looks for a ``pnnx`` executable in the working directory (else it
       downloads one) and runs it by name, from ``PATH``; the ``pnnx`` wheel ships that executable.
     """
-    if fmt == "saved_model":
+    if fmt in {"saved_model", "pb"}:
         crops = []
         for i in range(20):
             im = cv2.imread(str(images[i % len(images)]))[..., ::-1]
@@ -174,7 +186,7 @@ def bus_reference(bus_model, bus_jpg, zidane_jpg) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["ncnn", "mnn", "saved_model", "litert"])
+@pytest.mark.parametrize("fmt", ["ncnn", "mnn", "saved_model", "pb", "litert", "paddle", "executorch"])
 def test_export_format_predicts_like_pytorch(fmt, bus_model, bus_reference, bus_jpg, zidane_jpg, tmp_path, monkeypatch):
     skip_unless_runnable(fmt)
     monkeypatch.chdir(tmp_path)

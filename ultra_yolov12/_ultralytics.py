@@ -64,7 +64,8 @@ originals in ``_ORIGINALS`` (:func:`unregister` puts them back). Ultralytics' fi
    convolutions emit channels-last maps from a plain NCHW input, so the whole network runs in the layout the
    attention needs (no conversions around it) and in which oneDNN's CPU convolutions are fastest. Values are the
    same; only strides change. ``ULTRA_YOLOV12_CHANNELS_LAST=0`` keeps the contiguous layout. Other models are left
-   as they are.
+   as they are. ExecuTorch and LiteRT exports (``CONTIGUOUS_EXPORTS``) get contiguous weights back in the
+   ``on_export_start`` callback of hook 9: their ``torch.export``-based converters mis-handle channels-last weights.
 11. Not a hook, but internals all the same: :func:`use_albumentations` puts a custom Albumentations pipeline into a
    trainer's training dataset on every supported release (only 8.3.226 and newer have ``augmentations=``).
 12. Release features read from Ultralytics' default config: :func:`has_compile_arg` (``compile=``, 8.4.x, not 8.3.0).
@@ -724,9 +725,21 @@ def _export_openvino_keeping_attention(exporter, original, *args, **kwargs):
             nncf.quantize = nncf_quantize
 
 
+# Formats whose converters trace ``torch.export`` programs and mis-handle channels-last conv weights (hook 10):
+# ExecuTorch's XNNPACK pass stops ("Expected p_model_0_conv_weight to be NCHW in channels last reshape pass") and
+# litert-torch writes a model with wrong boxes (measured with tests/test_export_formats.py on Ultralytics 8.4.190,
+# executorch 1.5.1, litert-torch 0.10.0; both match PyTorch from contiguous weights). 8.3.0 has neither format.
+CONTIGUOUS_EXPORTS = {"executorch", "litert"}
+
+
 def _on_export_start(exporter) -> None:
     original = type(exporter).export_openvino
     exporter.export_openvino = functools.partial(_export_openvino_keeping_attention, exporter, original)
+    model = getattr(exporter, "model", None)  # 8.4.x: the exporter's own fused copy (8.3.0 sets it later)
+    if getattr(exporter.args, "format", None) in CONTIGUOUS_EXPORTS and isinstance(model, nn.Module):
+        import torch
+
+        _to_memory_format(model, torch.contiguous_format)
 
 
 # --- 10. custom Albumentations --------------------------------------------------------------------------------------
